@@ -23,8 +23,8 @@ type Manifest struct {
 	Scale  Scale  `yaml:"scale,omitempty" json:"scale"`
 	Limits Limits `yaml:"limits,omitempty" json:"limits"`
 	// Routes add hosts and path prefixes to the default APP.localhost route.
-	Routes []Route            `yaml:"routes,omitempty" json:"routes,omitempty"`
-	Health Health             `yaml:"health,omitempty" json:"health"`
+	Routes []Route           `yaml:"routes,omitempty" json:"routes,omitempty"`
+	Health Health            `yaml:"health,omitempty" json:"health"`
 	Labels map[string]string `yaml:"labels,omitempty" json:"labels,omitempty"`
 }
 
