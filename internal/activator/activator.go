@@ -1,0 +1,210 @@
+// Package activator owns the instances of every app: it is the instance
+// registry, the hold-and-wake logic on the request path, and the reconciler
+// that keeps the registry and the engine in step.
+//
+// On the request path, Acquire returns a lease on a ready instance; when there
+// is none it starts (or wakes) exactly one and holds every caller until it
+// answers. Off the request path, Reconcile adopts containers the server owns,
+// removes dangling ones and notices crashes, and Tick puts idle instances to
+// sleep and retires instances of old revisions or past their max duration.
+// Decisions take the current time as an argument so tests can step it.
+package activator
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/berth-dev/berth/internal/manifest"
+	"github.com/berth-dev/berth/internal/runtime"
+)
+
+// ErrAppNotFound: no app of that name is registered.
+var ErrAppNotFound = errors.New("app not found")
+
+// App is what the activator needs to run an app's serving revision.
+type App struct {
+	Namespace string
+	Name      string
+	Revision  int
+	// Image is the image ID to run.
+	Image string
+	Spec  manifest.Manifest
+}
+
+// Key identifies an app across namespaces.
+func (a App) Key() string { return a.Namespace + "/" + a.Name }
+
+// Options configure an Activator.
+type Options struct {
+	Driver runtime.Driver
+	// Owner is put on every container as runtime.LabelOwner.
+	Owner string
+	// StartTimeout bounds a start, from create to ready (default 2m).
+	StartTimeout time.Duration
+	// StopGrace is how long an instance has to exit after SIGTERM (default 10s).
+	StopGrace time.Duration
+	// Now is the clock; default time.Now.
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+// Activator is safe for concurrent use.
+type Activator struct {
+	opts Options
+	log  *slog.Logger
+	now  func() time.Time
+	// ctx outlives requests: starts and stops run on it, not on a caller's.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu   sync.RWMutex
+	apps map[string]*app
+}
+
+// New returns an Activator with no apps.
+func New(opts Options) *Activator {
+	if opts.StartTimeout <= 0 {
+		opts.StartTimeout = 2 * time.Minute
+	}
+	if opts.StopGrace <= 0 {
+		opts.StopGrace = 10 * time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Activator{opts: opts, log: opts.Logger, now: opts.Now, ctx: ctx, cancel: cancel, apps: map[string]*app{}}
+}
+
+// Close cancels starts and stops in progress and waits for them to return.
+// Containers are left as they are: the next server adopts them.
+func (a *Activator) Close() {
+	a.cancel()
+	a.wg.Wait()
+}
+
+// app is one app's registry entry. Its mutex guards everything below it and
+// the mutable fields of its instances.
+type app struct {
+	mu        sync.Mutex
+	cfg       App
+	instances []*instance
+	lastError string
+	removed   bool
+}
+
+// SetApp registers an app or replaces its serving revision. Instances of
+// older revisions stop taking requests and are removed once idle.
+func (a *Activator) SetApp(cfg App) {
+	a.mu.Lock()
+	ap, ok := a.apps[cfg.Key()]
+	if !ok {
+		ap = &app{}
+		a.apps[cfg.Key()] = ap
+	}
+	a.mu.Unlock()
+
+	ap.mu.Lock()
+	defer ap.mu.Unlock()
+	ap.cfg = cfg
+	ap.lastError = ""
+	for _, in := range ap.instances {
+		if in.revision != cfg.Revision && in.state != stateRemoving {
+			in.draining = true
+		}
+	}
+}
+
+// RemoveApp unregisters an app and removes all its containers.
+func (a *Activator) RemoveApp(ctx context.Context, ns, name string) error {
+	a.mu.Lock()
+	ap, ok := a.apps[ns+"/"+name]
+	delete(a.apps, ns+"/"+name)
+	a.mu.Unlock()
+	if !ok {
+		return ErrAppNotFound
+	}
+	ap.mu.Lock()
+	ap.removed = true
+	ids := make([]string, 0, len(ap.instances))
+	for _, in := range ap.instances {
+		if in.containerID != "" {
+			ids = append(ids, in.containerID)
+		}
+		in.state = stateRemoving
+	}
+	ap.instances = nil
+	ap.mu.Unlock()
+	var errs []error
+	for _, id := range ids {
+		if err := a.opts.Driver.Remove(ctx, id); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (a *Activator) lookup(ns, name string) (*app, bool) {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	ap, ok := a.apps[ns+"/"+name]
+	return ap, ok
+}
+
+// InstanceView is a read-only copy of an instance's state.
+type InstanceView struct {
+	ID          string
+	ContainerID string
+	Revision    int
+	State       string
+	Addr        string
+	InFlight    int
+	CreatedAt   time.Time
+	StartedAt   time.Time
+	LastActive  time.Time
+}
+
+// AppView is a read-only copy of an app's runtime state.
+type AppView struct {
+	Status    string
+	InFlight  int
+	LastError string
+	Instances []InstanceView
+}
+
+// View reports an app's instances, oldest first.
+func (a *Activator) View(ns, name string) (AppView, error) {
+	ap, ok := a.lookup(ns, name)
+	if !ok {
+		return AppView{}, ErrAppNotFound
+	}
+	ap.mu.Lock()
+	defer ap.mu.Unlock()
+	v := AppView{LastError: ap.lastError, Status: "sleeping"}
+	for _, in := range ap.instances {
+		v.InFlight += in.inflight
+		v.Instances = append(v.Instances, InstanceView{
+			ID: in.id, ContainerID: in.containerID, Revision: in.revision, State: in.state.String(),
+			Addr: in.addr, InFlight: in.inflight, CreatedAt: in.createdAt, StartedAt: in.startedAt, LastActive: in.lastActive,
+		})
+		switch {
+		case in.state == stateReady:
+			v.Status = "ready"
+		case in.state == stateStarting && v.Status != "ready":
+			v.Status = "starting"
+		}
+	}
+	if v.Status == "sleeping" && ap.lastError != "" {
+		v.Status = "failed"
+	}
+	sort.Slice(v.Instances, func(i, j int) bool { return v.Instances[i].CreatedAt.Before(v.Instances[j].CreatedAt) })
+	return v, nil
+}

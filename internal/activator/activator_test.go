@@ -1,0 +1,272 @@
+package activator
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/berth-dev/berth/internal/manifest"
+	"github.com/berth-dev/berth/internal/runtime"
+	"github.com/berth-dev/berth/internal/runtime/fake"
+)
+
+const owner = "test-owner"
+
+// setup returns an activator over a fake driver whose running instances
+// answer at a real local listener, so readiness probes pass.
+func setup(t *testing.T) (*Activator, *fake.Driver) {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	t.Cleanup(srv.Close)
+	drv := fake.New()
+	drv.AddrFunc = func(string) string { return strings.TrimPrefix(srv.URL, "http://") }
+	drv.AddImage("img", runtime.Image{ID: "sha256:img", Size: 1})
+	act := New(Options{Driver: drv, Owner: owner, StartTimeout: 5 * time.Second})
+	t.Cleanup(act.Close)
+	act.SetApp(testApp(1))
+	return act, drv
+}
+
+func testApp(rev int) App {
+	return App{Namespace: "default", Name: "web", Revision: rev, Image: "sha256:img", Spec: manifest.Manifest{
+		Name: "web", Port: 8080, Slot: "c.125-m512",
+		Limits: manifest.Limits{IdleTimeout: manifest.Duration(time.Second), MaxDuration: manifest.Duration(5 * time.Minute)},
+	}}
+}
+
+func containers(t *testing.T, drv *fake.Driver) []runtime.Status {
+	t.Helper()
+	sts, err := drv.List(context.Background(), map[string]string{runtime.LabelOwner: owner})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sts
+}
+
+func acquire(t *testing.T, act *Activator) *Lease {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	l, err := act.Acquire(ctx, "default", "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// waitState polls the app's view until its only instance has state want.
+func waitState(t *testing.T, act *Activator, want string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		v, _ := act.View("default", "web")
+		if len(v.Instances) == 1 && v.Instances[0].State == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("instances = %+v; want one %s", v.Instances, want)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestHerdOfFirstRequestsStartsOneInstance(t *testing.T) {
+	act, drv := setup(t)
+	// A slow start, so that every request arrives while it is under way.
+	drv.Fail = func(op, _ string) error {
+		if op == "start" {
+			time.Sleep(300 * time.Millisecond)
+		}
+		return nil
+	}
+	var wg sync.WaitGroup
+	leases := make([]*Lease, 50)
+	for i := range leases {
+		wg.Add(1)
+		go func() { defer wg.Done(); leases[i] = acquire(t, act) }()
+	}
+	wg.Wait()
+	if n := len(containers(t, drv)); n != 1 {
+		t.Fatalf("%d containers for 50 concurrent first requests; want 1", n)
+	}
+	for i, l := range leases {
+		if len(l.ColdStart) != 3 || l.ColdStart[0].Name != "create" {
+			t.Fatalf("lease %d cold start = %v; want create, start, ready", i, l.ColdStart)
+		}
+	}
+	v, _ := act.View("default", "web")
+	if v.InFlight != 50 || v.Status != "ready" {
+		t.Fatalf("view = %+v; want 50 in flight, ready", v)
+	}
+	for _, l := range leases {
+		l.Release()
+	}
+	if l := acquire(t, act); l.ColdStart != nil {
+		t.Fatalf("warm lease has cold start %v", l.ColdStart)
+	}
+}
+
+func TestIdleInstanceSleepsAndWakes(t *testing.T) {
+	act, drv := setup(t)
+	l := acquire(t, act)
+	id := containers(t, drv)[0].ID
+
+	// Busy: never sleeps, however long (within max_duration).
+	act.Tick(time.Now().Add(4 * time.Minute))
+	waitState(t, act, "ready")
+	l.Release()
+
+	act.Tick(time.Now().Add(500 * time.Millisecond))
+	waitState(t, act, "ready")
+	act.Tick(time.Now().Add(2 * time.Second))
+	waitState(t, act, "sleeping")
+	if st := containers(t, drv)[0]; st.State != runtime.StateExited {
+		t.Fatalf("sleeping instance's container is %s; want exited", st.State)
+	}
+
+	l = acquire(t, act)
+	defer l.Release()
+	if len(l.ColdStart) != 2 || l.ColdStart[0].Name != "start" {
+		t.Fatalf("wake cold start = %v; want start, ready", l.ColdStart)
+	}
+	sts := containers(t, drv)
+	if len(sts) != 1 || sts[0].ID != id || sts[0].State != runtime.StateRunning {
+		t.Fatalf("after wake: %+v; want container %s running again", sts, id)
+	}
+}
+
+func TestCrashedInstanceIsReplaced(t *testing.T) {
+	act, drv := setup(t)
+	acquire(t, act).Release()
+	old := containers(t, drv)[0].ID
+	if err := drv.SetExit(old, 137); err != nil {
+		t.Fatal(err)
+	}
+	if err := act.ReconcileOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	v, _ := act.View("default", "web")
+	if len(v.Instances) != 0 || !strings.Contains(v.LastError, "code 137") {
+		t.Fatalf("after crash: %+v; want no instances and the exit code as last error", v)
+	}
+	acquire(t, act).Release()
+	waitGone(t, drv, old)
+}
+
+func waitGone(t *testing.T, drv *fake.Driver, id string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, err := drv.Inspect(context.Background(), id); errors.Is(err, runtime.ErrNotFound) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("container %s still exists", id)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestRestartAdoptsAndRemovesDangling(t *testing.T) {
+	act, drv := setup(t)
+	acquire(t, act).Release()
+	running := containers(t, drv)[0].ID
+	ctx := context.Background()
+	dangling, err := drv.Create(ctx, runtime.InstanceSpec{Name: "ghost", Image: "img", Labels: map[string]string{
+		runtime.LabelOwner: owner, runtime.LabelNamespace: "default", runtime.LabelApp: "ghost", runtime.LabelRevision: "1", runtime.LabelInstance: "g1",
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	foreign, err := drv.Create(ctx, runtime.InstanceSpec{Name: "other", Image: "img", Labels: map[string]string{runtime.LabelOwner: "someone-else"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// A new activator, as after kill -9: same driver, same app, empty registry.
+	act2 := New(Options{Driver: drv, Owner: owner, StartTimeout: 5 * time.Second})
+	t.Cleanup(act2.Close)
+	act2.SetApp(testApp(1))
+	if err := act2.ReconcileOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	l := acquire(t, act2)
+	defer l.Release()
+	sts := containers(t, drv)
+	waitGone(t, drv, dangling)
+	if sts = containers(t, drv); len(sts) != 1 || sts[0].ID != running {
+		t.Fatalf("containers after adoption: %+v; want only %s", sts, running)
+	}
+	if _, err := drv.Inspect(ctx, foreign); err != nil {
+		t.Fatalf("another owner's container was touched: %v", err)
+	}
+}
+
+func TestNewRevisionRetiresOldInstances(t *testing.T) {
+	act, drv := setup(t)
+	l := acquire(t, act)
+	old := containers(t, drv)[0].ID
+	act.SetApp(testApp(2))
+
+	// The old instance is busy: it keeps serving its request; new requests go to revision 2.
+	l2 := acquire(t, act)
+	if len(l2.ColdStart) == 0 {
+		t.Fatal("request after a new revision did not start a new instance")
+	}
+	act.Tick(time.Now())
+	if _, err := drv.Inspect(context.Background(), old); err != nil {
+		t.Fatalf("busy old instance removed: %v", err)
+	}
+	l.Release()
+	act.Tick(time.Now())
+	waitGone(t, drv, old)
+	l2.Release()
+}
+
+func TestFailedStartReachesEveryWaiter(t *testing.T) {
+	act, drv := setup(t)
+	drv.Fail = func(op, target string) error {
+		if op == "start" {
+			return errors.New("engine says no")
+		}
+		return nil
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, 5)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = act.Acquire(context.Background(), "default", "web")
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		var se *StartError
+		if !errors.As(err, &se) || !strings.Contains(err.Error(), "engine says no") {
+			t.Fatalf("waiter %d: %v; want the StartError", i, err)
+		}
+	}
+	v, _ := act.View("default", "web")
+	if v.Status != "failed" || v.LastError == "" {
+		t.Fatalf("view after failed start = %+v", v)
+	}
+}
+
+func TestAcquireHonoursContext(t *testing.T) {
+	act, drv := setup(t)
+	drv.AddrFunc = func(string) string { return "127.0.0.1:1" } // never ready
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if _, err := act.Acquire(ctx, "default", "web"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Acquire = %v; want deadline exceeded", err)
+	}
+	if _, err := act.Acquire(context.Background(), "default", "nope"); !errors.Is(err, ErrAppNotFound) {
+		t.Fatalf("Acquire unknown app = %v; want ErrAppNotFound", err)
+	}
+}

@@ -1,0 +1,137 @@
+package activator
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/berth-dev/berth/internal/runtime"
+)
+
+// ReconcileOnce lists the engine's containers of this owner and reconciles
+// the registry with them.
+func (a *Activator) ReconcileOnce(ctx context.Context) error {
+	listedAt := a.now()
+	lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	sts, err := a.opts.Driver.List(lctx, map[string]string{runtime.LabelOwner: a.opts.Owner})
+	if err != nil {
+		return fmt.Errorf("list containers: %w", err)
+	}
+	a.Reconcile(sts, listedAt)
+	return nil
+}
+
+// Reconcile brings the registry in step with the engine's containers, as
+// listed at listedAt:
+//   - a container of an app's serving revision that the registry does not
+//     know (after a restart) is adopted: a running one is probed and becomes
+//     ready, a stopped one sleeps;
+//   - a container of no app, or of an old revision, is dangling and removed;
+//   - a ready instance whose container exited or vanished crashed: it is
+//     forgotten, its container removed, and the next request starts another.
+func (a *Activator) Reconcile(sts []runtime.Status, listedAt time.Time) {
+	byInstance := make(map[string]runtime.Status, len(sts))
+	for _, st := range sts {
+		byInstance[st.Labels[runtime.LabelInstance]] = st
+	}
+	for _, ap := range a.snapshot() {
+		ap.mu.Lock()
+		for _, in := range append([]*instance(nil), ap.instances...) {
+			st, ok := byInstance[in.id]
+			delete(byInstance, in.id)
+			if in.startedAt.After(listedAt) || in.createdAt.After(listedAt) {
+				continue // the listing predates this instance's last change
+			}
+			switch {
+			case in.state == stateReady && (!ok || st.State != runtime.StateRunning):
+				msg := fmt.Sprintf("instance %s vanished", in.id)
+				if ok {
+					msg = fmt.Sprintf("instance %s exited with code %d", in.id, st.ExitCode)
+				}
+				a.log.Warn("instance crashed", "app", ap.cfg.Name, "ns", ap.cfg.Namespace, "instance", in.id, "reason", msg)
+				ap.lastError = msg
+				in.state = stateFailed
+				ap.drop(in)
+				if ok {
+					a.removeLater(st.ID)
+				}
+			case in.state == stateSleeping && !ok:
+				in.state = stateFailed
+				ap.drop(in)
+			}
+		}
+		ap.mu.Unlock()
+	}
+	for _, st := range byInstance {
+		a.adoptOrRemove(st)
+	}
+}
+
+// adoptOrRemove handles a container the registry does not know.
+func (a *Activator) adoptOrRemove(st runtime.Status) {
+	ns, name := st.Labels[runtime.LabelNamespace], st.Labels[runtime.LabelApp]
+	rev, _ := strconv.Atoi(st.Labels[runtime.LabelRevision])
+	instanceID := st.Labels[runtime.LabelInstance]
+	ap, ok := a.lookup(ns, name)
+	if ok {
+		ap.mu.Lock()
+		defer ap.mu.Unlock()
+		ok = !ap.removed && rev == ap.cfg.Revision && instanceID != ""
+	}
+	if !ok {
+		a.log.Info("removing dangling container", "container", st.ID, "name", st.Name, "app", name, "ns", ns, "revision", rev)
+		a.removeLater(st.ID)
+		return
+	}
+	in := &instance{id: instanceID, containerID: st.ID, revision: rev, createdAt: a.now(), lastActive: a.now()}
+	ap.instances = append(ap.instances, in)
+	switch st.State {
+	case runtime.StateRunning:
+		a.beginAdopt(ap, in, st.StartedAt)
+	case runtime.StateExited, runtime.StateCreated:
+		in.state = stateSleeping
+	default:
+		in.state = stateRemoving
+		ap.drop(in)
+		a.removeLater(st.ID)
+		return
+	}
+	a.log.Info("adopted instance", "app", name, "ns", ns, "instance", instanceID, "state", in.state.String())
+}
+
+// beginAdopt probes a running container found at start-up; requests wait for
+// it as for a start. Callers hold ap.mu.
+func (a *Activator) beginAdopt(ap *app, in *instance, startedAt time.Time) {
+	in.state = stateStarting
+	in.transition = make(chan struct{})
+	cfg := ap.cfg
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		ctx, cancel := context.WithTimeout(a.ctx, a.opts.StartTimeout)
+		defer cancel()
+		t := time.Now()
+		addr, err := a.waitReady(ctx, cfg, in.id, in.containerID)
+		ap.mu.Lock()
+		defer ap.mu.Unlock()
+		if err != nil {
+			in.state = stateFailed
+			in.err = err
+			ap.drop(in)
+			a.removeLater(in.containerID)
+		} else {
+			in.state = stateReady
+			in.addr = addr
+			in.phases = []Phase{{"adopt", time.Since(t)}}
+			// Max duration counts from the container's own start, not the adoption.
+			in.startedAt = startedAt
+			if startedAt.IsZero() {
+				in.startedAt = a.now()
+			}
+			in.lastActive = a.now()
+		}
+		close(in.transition)
+	}()
+}
