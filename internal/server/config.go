@@ -32,4 +32,6 @@ type ServerInfo struct {
 	API     string `json:"api"`
 	Gateway string `json:"gateway"`
 	PID     int    `json:"pid"`
+	// Owner is the label value (dev.berth.owner) on every container this server made.
+	Owner string `json:"owner"`
 }

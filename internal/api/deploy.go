@@ -1,0 +1,142 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"path/filepath"
+	"strconv"
+
+	"github.com/berth-dev/berth/client"
+	"github.com/berth-dev/berth/internal/manifest"
+	"github.com/berth-dev/berth/internal/runtime"
+)
+
+// maxManifestBytes bounds the manifest part; a berth.yaml is a few hundred bytes.
+const maxManifestBytes = 1 << 20
+
+// deploy reads a multipart body — "manifest" first, then an optional
+// "context" tar that is streamed into the build, never held whole — and
+// answers with an NDJSON stream of progress lines ending in a result or an
+// error.
+func (s *Server) deploy(w http.ResponseWriter, r *http.Request) {
+	mr, err := r.MultipartReader()
+	if err != nil {
+		s.fail(w, fmt.Errorf("%w: body must be multipart/form-data with a \"manifest\" part: %v", ErrBadRequest, err))
+		return
+	}
+	part, err := mr.NextPart()
+	if err != nil || part.FormName() != "manifest" {
+		s.fail(w, fmt.Errorf("%w: the first multipart part must be \"manifest\"", ErrBadRequest))
+		return
+	}
+	name := filepath.Base(part.FileName())
+	if name == "." || name == "/" || name == "" {
+		name = "berth.yaml"
+	}
+	data, err := io.ReadAll(io.LimitReader(part, maxManifestBytes+1))
+	if err != nil {
+		s.fail(w, fmt.Errorf("%w: read manifest: %v", ErrBadRequest, err))
+		return
+	}
+	if len(data) > maxManifestBytes {
+		s.fail(w, fmt.Errorf("%w: manifest %s is larger than %d bytes", ErrBadRequest, name, maxManifestBytes))
+		return
+	}
+	m, err := manifest.Parse(name, data)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	req := DeployRequest{Namespace: DefaultNamespace, ManifestName: name, Manifest: m}
+	if m.Build != nil {
+		part, err := mr.NextPart()
+		if err != nil || part.FormName() != "context" {
+			s.fail(w, fmt.Errorf("%w: %s builds from a Dockerfile (build:), so the request needs a \"context\" part with a tar of the build context", ErrBadRequest, name))
+			return
+		}
+		if ct, _, _ := mime.ParseMediaType(part.Header.Get("Content-Type")); ct != "" && ct != "application/x-tar" && ct != "application/octet-stream" {
+			s.fail(w, fmt.Errorf("%w: the context part has Content-Type %q; allowed: application/x-tar", ErrBadRequest, ct))
+			return
+		}
+		req.Context = part
+	}
+
+	// Progress is written while the context is still being read: without
+	// full duplex, net/http would cut the request body off at the first write.
+	rc := http.NewResponseController(w)
+	if err := rc.EnableFullDuplex(); err != nil {
+		s.log.Warn("deploy: full duplex unavailable", "err", err)
+	}
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusOK)
+	enc := json.NewEncoder(w)
+	send := func(ev client.DeployEvent) {
+		_ = enc.Encode(ev)
+		_ = rc.Flush()
+	}
+	res, err := s.backend.Deploy(r.Context(), req, func(line string) {
+		send(client.DeployEvent{Type: "progress", Message: line})
+	})
+	if err != nil {
+		p := toProblem(err)
+		if p.Status >= 500 {
+			s.log.Error("deploy", "app", m.Name, "err", err)
+		}
+		send(client.DeployEvent{Type: "error", Error: p})
+		return
+	}
+	send(client.DeployEvent{Type: "result", Result: res})
+}
+
+// logs streams an app's log, flushing as lines arrive.
+func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	var opts runtime.LogOptions
+	switch v := q.Get("follow"); v {
+	case "", "false", "0":
+	case "true", "1":
+		opts.Follow = true
+	default:
+		s.fail(w, fmt.Errorf("%w: query parameter follow=%q; allowed: true or false", ErrBadRequest, v))
+		return
+	}
+	if v := q.Get("tail"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			s.fail(w, fmt.Errorf("%w: query parameter tail=%q; allowed: a whole number ≥ 0 (0 = all)", ErrBadRequest, v))
+			return
+		}
+		opts.Tail = n
+	}
+	rc, err := s.backend.Logs(r.Context(), DefaultNamespace, r.PathValue("name"), opts)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	defer rc.Close()
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusOK)
+	ctl := http.NewResponseController(w)
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := rc.Read(buf)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return
+			}
+			_ = ctl.Flush()
+		}
+		if err != nil {
+			if !errors.Is(err, io.EOF) && r.Context().Err() == nil {
+				s.log.Warn("log stream", "app", r.PathValue("name"), "err", err)
+			}
+			return
+		}
+	}
+}

@@ -1,0 +1,137 @@
+// Package gateway is Berth's data plane: it routes each request by Host and
+// path to an app, asks the activator for a ready instance (which may mean
+// holding the request through a cold start), and streams the request to the
+// instance and the response back.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/berth-dev/berth/internal/activator"
+	"github.com/berth-dev/berth/internal/problem"
+)
+
+// ColdStartHeader carries, on responses that waited for an instance to
+// start, the duration of each phase in Server-Timing syntax.
+const ColdStartHeader = "Berth-Cold-Start"
+
+// Acquirer hands out leases on ready instances; *activator.Activator is one.
+type Acquirer interface {
+	Acquire(ctx context.Context, ns, name string) (*activator.Lease, error)
+}
+
+// Gateway is an http.Handler.
+type Gateway struct {
+	act    Acquirer
+	log    *slog.Logger
+	routes atomic.Pointer[Table]
+	proxy  *httputil.ReverseProxy
+}
+
+// New returns a gateway with an empty routing table.
+func New(act Acquirer, log *slog.Logger) *Gateway {
+	g := &Gateway{act: act, log: log}
+	g.routes.Store(NewTable(nil))
+	transport := &http.Transport{
+		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:          0, // no global cap; per instance below
+		MaxIdleConnsPerHost:   256,
+		IdleConnTimeout:       90 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}
+	g.proxy = &httputil.ReverseProxy{
+		Rewrite:       rewrite,
+		Transport:     transport,
+		FlushInterval: -1, // stream: SSE and chunked answers reach the client as they come
+		BufferPool:    bufferPool{},
+		ErrorHandler:  g.proxyError,
+	}
+	return g
+}
+
+// SetRoutes swaps in a new routing table.
+func (g *Gateway) SetRoutes(t *Table) { g.routes.Store(t) }
+
+type addrKey struct{}
+
+// rewrite points the outgoing request at the leased instance, keeping the
+// client's Host header and adding X-Forwarded-*.
+func rewrite(pr *httputil.ProxyRequest) {
+	pr.Out.URL.Scheme = "http"
+	pr.Out.URL.Host = pr.In.Context().Value(addrKey{}).(string)
+	pr.Out.Host = pr.In.Host
+	pr.SetXForwarded()
+}
+
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	target, ok := g.routes.Load().Match(r.Host, r.URL.Path)
+	if !ok {
+		problem.Write(w, problem.New(http.StatusNotFound, "no-route", "No app serves this address",
+			fmt.Sprintf("no app is routed for host %q and path %q", r.Host, r.URL.Path)), 0)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), target.RequestTimeout)
+	defer cancel()
+	lease, err := g.act.Acquire(ctx, target.Namespace, target.Name)
+	if err != nil {
+		g.acquireError(w, r, target, err)
+		return
+	}
+	defer lease.Release()
+	if lease.ColdStart != nil {
+		w.Header().Set(ColdStartHeader, activator.FormatPhases(lease.ColdStart))
+	}
+	g.proxy.ServeHTTP(w, r.WithContext(context.WithValue(ctx, addrKey{}, lease.Addr)))
+}
+
+func (g *Gateway) acquireError(w http.ResponseWriter, r *http.Request, t *Target, err error) {
+	var se *activator.StartError
+	switch {
+	case errors.Is(err, activator.ErrAppNotFound):
+		problem.Write(w, problem.New(http.StatusNotFound, "app-not-found", "App not found",
+			fmt.Sprintf("app %s was removed", t.Name)), 0)
+	case errors.As(err, &se):
+		g.log.Warn("cold start failed", "app", t.Name, "ns", t.Namespace, "err", err)
+		detail := fmt.Sprintf("app %s could not be started: %s; see `berth status %s` and `berth logs %s`", t.Name, se.Error(), t.Name, t.Name)
+		problem.Write(w, problem.New(http.StatusServiceUnavailable, "start-failed", "App failed to start", detail), 1)
+	case errors.Is(err, context.DeadlineExceeded):
+		problem.Write(w, problem.New(http.StatusGatewayTimeout, "start-timeout", "App not ready in time",
+			fmt.Sprintf("app %s had no ready instance within its request_timeout of %s", t.Name, t.RequestTimeout)), 1)
+	case r.Context().Err() != nil:
+		// The client went away while waiting; nobody reads an answer.
+	default:
+		g.log.Error("acquire instance", "app", t.Name, "ns", t.Namespace, "err", err)
+		problem.Write(w, problem.New(http.StatusBadGateway, "acquire-failed", "No instance", err.Error()), 1)
+	}
+}
+
+func (g *Gateway) proxyError(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		problem.Write(w, problem.New(http.StatusGatewayTimeout, "request-timeout", "Request timed out",
+			"the app did not answer within its request_timeout"), 0)
+	case r.Context().Err() != nil:
+		// Client gone.
+	default:
+		g.log.Warn("proxy to instance", "host", r.Host, "err", err)
+		problem.Write(w, problem.New(http.StatusBadGateway, "bad-gateway", "Instance unreachable",
+			"the app's instance could not be reached or closed the connection"), 1)
+	}
+}
+
+// bufferPool shares 32 KiB copy buffers between requests.
+type bufferPool struct{}
+
+var buffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+func (bufferPool) Get() []byte  { return *(buffers.Get().(*[]byte)) }
+func (bufferPool) Put(b []byte) { buffers.Put(&b) }

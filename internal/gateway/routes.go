@@ -1,0 +1,101 @@
+package gateway
+
+import (
+	"net"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Target is the app a request is routed to.
+type Target struct {
+	Namespace string
+	Name      string
+	// RequestTimeout bounds the whole request, cold start included.
+	RequestTimeout time.Duration
+}
+
+// Route maps a host, a path prefix, or both, to a target. An empty Host
+// matches any host; an empty Path matches every path.
+type Route struct {
+	Host   string
+	Path   string
+	Target *Target
+}
+
+// Table is an immutable routing snapshot; build a new one on every change
+// and swap it in with Gateway.SetRoutes. Lookups take no locks.
+type Table struct {
+	// hosts holds, per host, its routes by descending path length.
+	hosts map[string][]Route
+	// anyHost holds path-only routes by descending path length.
+	anyHost []Route
+}
+
+// NewTable builds a table. When two routes are the same, the first wins; the
+// API refuses such deploys, so that is only a safety net.
+func NewTable(routes []Route) *Table {
+	t := &Table{hosts: map[string][]Route{}}
+	for _, r := range routes {
+		r.Host = strings.ToLower(r.Host)
+		if r.Path == "/" {
+			r.Path = ""
+		}
+		if r.Host == "" {
+			t.anyHost = append(t.anyHost, r)
+		} else {
+			t.hosts[r.Host] = append(t.hosts[r.Host], r)
+		}
+	}
+	byPathLen := func(rs []Route) {
+		sort.SliceStable(rs, func(i, j int) bool { return len(rs[i].Path) > len(rs[j].Path) })
+	}
+	for _, rs := range t.hosts {
+		byPathLen(rs)
+	}
+	byPathLen(t.anyHost)
+	return t
+}
+
+// Match finds the target for a request's Host header and path: routes of the
+// exact host first (longest path prefix wins), then path-only routes.
+func (t *Table) Match(host, path string) (*Target, bool) {
+	host = normalizeHost(host)
+	for _, r := range t.hosts[host] {
+		if hasPathPrefix(path, r.Path) {
+			return r.Target, true
+		}
+	}
+	for _, r := range t.anyHost {
+		if hasPathPrefix(path, r.Path) {
+			return r.Target, true
+		}
+	}
+	return nil, false
+}
+
+// normalizeHost drops the port and a trailing dot and lowercases.
+func normalizeHost(host string) string {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(host, ".")
+	for i := 0; i < len(host); i++ {
+		if c := host[i]; 'A' <= c && c <= 'Z' {
+			return strings.ToLower(host)
+		}
+	}
+	return host
+}
+
+// hasPathPrefix reports whether path is prefix or lies below it, on a
+// segment boundary: "/gif" matches "/gif" and "/gif/a" but not "/gifs".
+func hasPathPrefix(path, prefix string) bool {
+	if prefix == "" {
+		return true
+	}
+	if !strings.HasPrefix(path, prefix) {
+		return false
+	}
+	return len(path) == len(prefix) || path[len(prefix)] == '/' || strings.HasSuffix(prefix, "/")
+}

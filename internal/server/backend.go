@@ -1,0 +1,277 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/berth-dev/berth/client"
+	"github.com/berth-dev/berth/internal/activator"
+	"github.com/berth-dev/berth/internal/api"
+	"github.com/berth-dev/berth/internal/gateway"
+	"github.com/berth-dev/berth/internal/manifest"
+	"github.com/berth-dev/berth/internal/runtime"
+	"github.com/berth-dev/berth/internal/store"
+)
+
+// platform implements api.Backend over the store, the driver, the activator
+// and the gateway.
+type platform struct {
+	store   *store.Store
+	driver  runtime.Driver
+	act     *activator.Activator
+	gw      *gateway.Gateway
+	owner   string
+	domain  string
+	version string
+	// gatewayPort is appended to app URLs unless it is 80.
+	gatewayPort string
+
+	// deployMu serialises deploys and removals, so revision numbers and
+	// route checks see a stable store.
+	deployMu sync.Mutex
+}
+
+var _ api.Backend = (*platform)(nil)
+
+func (p *platform) Version(context.Context) client.Version {
+	return client.Version{Version: p.version, API: "v1", Driver: p.driver.Name()}
+}
+
+func (p *platform) Deploy(ctx context.Context, req api.DeployRequest, progress func(string)) (*client.DeployResult, error) {
+	p.deployMu.Lock()
+	defer p.deployMu.Unlock()
+	m := req.Manifest
+	if err := p.checkRoutes(ctx, req.Namespace, m.Name, m.DefaultHost(p.domain), m.Routes); err != nil {
+		return nil, err
+	}
+	next, err := p.store.NextRevision(ctx, req.Namespace, m.Name)
+	if err != nil {
+		return nil, err
+	}
+	var img runtime.Image
+	ref := m.Image
+	if m.Build != nil {
+		b, ok := p.driver.(runtime.Builder)
+		if !ok {
+			return nil, fmt.Errorf("%w: the %s driver cannot build images; set image: instead of build:", api.ErrBadRequest, p.driver.Name())
+		}
+		ref = fmt.Sprintf("berth.local/%s/%s:r%d", req.Namespace, m.Name, next)
+		progress(fmt.Sprintf("building %s from %s", ref, m.Build.Dockerfile))
+		lw := &lineWriter{emit: progress}
+		img, err = b.Build(ctx, runtime.BuildRequest{
+			Context:    req.Context,
+			Dockerfile: m.Build.Dockerfile,
+			Tag:        ref,
+			Labels: map[string]string{
+				runtime.LabelOwner: p.owner, runtime.LabelNamespace: req.Namespace, runtime.LabelApp: m.Name,
+			},
+		}, lw)
+		lw.Flush()
+		if err != nil {
+			return nil, fmt.Errorf("build %s: %w", m.Name, err)
+		}
+	} else {
+		img, err = p.driver.ResolveImage(ctx, m.Image)
+		if err != nil {
+			return nil, fmt.Errorf("image %q of %s (Berth runs local images; build or load it first): %w", m.Image, m.Name, err)
+		}
+	}
+	n, err := p.store.CommitRevision(ctx, store.Revision{
+		Namespace: req.Namespace, App: m.Name, Spec: *m, Image: ref, ImageID: img.ID, ImageSize: img.Size,
+	}, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	p.act.SetApp(activator.App{Namespace: req.Namespace, Name: m.Name, Revision: n, Image: img.ID, Spec: *m})
+	if err := p.refreshRoutes(ctx); err != nil {
+		return nil, err
+	}
+	progress(fmt.Sprintf("revision %d of %s is serving; the first request starts it", n, m.Name))
+	return &client.DeployResult{
+		App: m.Name, Namespace: req.Namespace, Revision: n, URL: p.urlFor(m.DefaultHost(p.domain), ""),
+		Image: ref, ImageID: img.ID, ImageSize: img.Size,
+	}, nil
+}
+
+// checkRoutes refuses a host or host+path another app already serves.
+func (p *platform) checkRoutes(ctx context.Context, ns, name, defaultHost string, routes []manifest.Route) error {
+	apps, err := p.store.ListServing(ctx)
+	if err != nil {
+		return err
+	}
+	taken := map[string]string{}
+	for _, sv := range apps {
+		if sv.App.Namespace == ns && sv.App.Name == name {
+			continue
+		}
+		for _, r := range p.routesOf(sv) {
+			taken[strings.ToLower(r.Host)+"|"+r.Path] = sv.App.Name
+		}
+	}
+	mine := append([]manifest.Route{{Host: defaultHost}}, routes...)
+	for _, r := range mine {
+		if other, ok := taken[strings.ToLower(r.Host)+"|"+r.Path]; ok {
+			return fmt.Errorf("%w: route host=%q path=%q is already served by app %s", api.ErrConflict, r.Host, r.Path, other)
+		}
+	}
+	return nil
+}
+
+func (p *platform) Apps(ctx context.Context) ([]client.App, error) {
+	svs, err := p.store.ListServing(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]client.App, 0, len(svs))
+	for _, sv := range svs {
+		out = append(out, p.describe(sv))
+	}
+	return out, nil
+}
+
+func (p *platform) App(ctx context.Context, ns, name string) (*client.App, error) {
+	app, err := p.store.App(ctx, ns, name)
+	if err != nil {
+		return nil, err
+	}
+	rev, err := p.store.Revision(ctx, ns, name, app.Revision)
+	if err != nil {
+		return nil, err
+	}
+	a := p.describe(store.Serving{App: app, Revision: rev})
+	return &a, nil
+}
+
+func (p *platform) RemoveApp(ctx context.Context, ns, name string) error {
+	p.deployMu.Lock()
+	defer p.deployMu.Unlock()
+	if err := p.store.DeleteApp(ctx, ns, name); err != nil {
+		return err
+	}
+	if err := p.refreshRoutes(ctx); err != nil {
+		return err
+	}
+	if err := p.act.RemoveApp(ctx, ns, name); err != nil && !errors.Is(err, activator.ErrAppNotFound) {
+		return fmt.Errorf("remove containers of %s: %w", name, err)
+	}
+	return nil
+}
+
+// Logs streams the log of the app's newest instance; an app that never ran
+// has an empty log.
+func (p *platform) Logs(ctx context.Context, ns, name string, opts runtime.LogOptions) (io.ReadCloser, error) {
+	v, err := p.act.View(ns, name)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	for i := len(v.Instances) - 1; i >= 0; i-- {
+		if id := v.Instances[i].ContainerID; id != "" {
+			return p.driver.Logs(ctx, id, opts)
+		}
+	}
+	return io.NopCloser(strings.NewReader("")), nil
+}
+
+func (p *platform) describe(sv store.Serving) client.App {
+	rev := sv.Revision
+	a := client.App{
+		Name: sv.App.Name, Namespace: sv.App.Namespace, Revision: sv.App.Revision,
+		Image: rev.Image, ImageID: rev.ImageID, ImageSize: rev.ImageSize,
+		URL: p.urlFor(rev.Spec.DefaultHost(p.domain), ""), CreatedAt: sv.App.CreatedAt, UpdatedAt: sv.App.UpdatedAt,
+		Instances: []client.Instance{},
+	}
+	for _, r := range p.routesOf(sv) {
+		a.URLs = append(a.URLs, p.urlFor(r.Host, r.Path))
+	}
+	if spec, err := json.Marshal(rev.Spec); err == nil {
+		a.Spec = spec
+	}
+	v, err := p.act.View(sv.App.Namespace, sv.App.Name)
+	if err != nil {
+		a.Status = "unknown"
+		return a
+	}
+	a.Status, a.InFlight, a.LastError = v.Status, v.InFlight, v.LastError
+	for _, in := range v.Instances {
+		a.Instances = append(a.Instances, client.Instance{
+			ID: in.ID, ContainerID: in.ContainerID, Revision: in.Revision, State: in.State, Addr: in.Addr,
+			InFlight: in.InFlight, CreatedAt: in.CreatedAt, StartedAt: in.StartedAt, LastActive: in.LastActive,
+		})
+	}
+	return a
+}
+
+// routesOf lists an app's routes: its default host, then its manifest's.
+func (p *platform) routesOf(sv store.Serving) []gateway.Route {
+	spec := sv.Revision.Spec
+	t := &gateway.Target{Namespace: sv.App.Namespace, Name: sv.App.Name, RequestTimeout: spec.Limits.RequestTimeout.D()}
+	out := []gateway.Route{{Host: spec.DefaultHost(p.domain), Target: t}}
+	for _, r := range spec.Routes {
+		out = append(out, gateway.Route{Host: r.Host, Path: r.Path, Target: t})
+	}
+	return out
+}
+
+// refreshRoutes rebuilds the gateway's table from the store.
+func (p *platform) refreshRoutes(ctx context.Context) error {
+	svs, err := p.store.ListServing(ctx)
+	if err != nil {
+		return err
+	}
+	var routes []gateway.Route
+	for _, sv := range svs {
+		routes = append(routes, p.routesOf(sv)...)
+	}
+	p.gw.SetRoutes(gateway.NewTable(routes))
+	return nil
+}
+
+// urlFor is the URL at which host (and path) reach the gateway. A path-only
+// route is shown on localhost.
+func (p *platform) urlFor(host, path string) string {
+	if host == "" {
+		host = "localhost"
+	}
+	if p.gatewayPort != "80" {
+		host = net.JoinHostPort(host, p.gatewayPort)
+	}
+	if path == "" {
+		path = "/"
+	}
+	return "http://" + host + path
+}
+
+// lineWriter turns a byte stream into lines for progress events.
+type lineWriter struct {
+	emit func(string)
+	buf  []byte
+}
+
+func (w *lineWriter) Write(b []byte) (int, error) {
+	w.buf = append(w.buf, b...)
+	for {
+		i := strings.IndexAny(string(w.buf), "\n\r")
+		if i < 0 {
+			return len(b), nil
+		}
+		if line := strings.TrimSpace(string(w.buf[:i])); line != "" {
+			w.emit(line)
+		}
+		w.buf = w.buf[i+1:]
+	}
+}
+
+// Flush emits a last unterminated line.
+func (w *lineWriter) Flush() {
+	if line := strings.TrimSpace(string(w.buf)); line != "" {
+		w.emit(line)
+	}
+	w.buf = nil
+}

@@ -1,0 +1,170 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/berth-dev/berth/internal/activator"
+	"github.com/berth-dev/berth/internal/api"
+	"github.com/berth-dev/berth/internal/gateway"
+	"github.com/berth-dev/berth/internal/runtime/docker"
+	"github.com/berth-dev/berth/internal/store"
+)
+
+// InfoFile is server.json's name inside the data directory.
+const InfoFile = "server.json"
+
+// Run starts the daemon and blocks until ctx is cancelled (SIGTERM), then
+// shuts down gracefully: listeners stop accepting, in-flight requests get
+// cfg.ShutdownTimeout to finish, and containers keep running for the next
+// start to adopt.
+func Run(ctx context.Context, cfg Config) error {
+	cfg.defaults()
+	log := cfg.Logger
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create data directory: %w", err)
+	}
+	st, err := store.Open(filepath.Join(cfg.DataDir, "berth.db"), 2*time.Second)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	owner, err := st.OwnerID(ctx)
+	if err != nil {
+		return err
+	}
+	token, err := ensureToken(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+
+	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	drv, err := docker.New(dctx, docker.Options{Network: cfg.Network, Logger: log})
+	cancel()
+	if err != nil {
+		return fmt.Errorf("connect to docker (run scripts/setup.sh to install and start it): %w", err)
+	}
+	defer drv.Close()
+
+	act := activator.New(activator.Options{Driver: drv, Owner: owner, Logger: log})
+	defer act.Close()
+	gw := gateway.New(act, log)
+
+	apiLn, err := net.Listen("tcp", cfg.APIAddr)
+	if err != nil {
+		return fmt.Errorf("listen --api %s: %w", cfg.APIAddr, err)
+	}
+	gwLn, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		apiLn.Close()
+		return fmt.Errorf("listen --http %s: %w", cfg.HTTPAddr, err)
+	}
+	_, gwPort, _ := net.SplitHostPort(gwLn.Addr().String())
+	p := &platform{store: st, driver: drv, act: act, gw: gw, owner: owner, domain: cfg.Domain, version: cfg.Version, gatewayPort: gwPort}
+
+	// Load apps and adopt what runs before serving, so that no request
+	// starts a duplicate of a container that is already there.
+	svs, err := st.ListServing(ctx)
+	if err != nil {
+		return err
+	}
+	for _, sv := range svs {
+		act.SetApp(activator.App{Namespace: sv.App.Namespace, Name: sv.App.Name, Revision: sv.App.Revision, Image: sv.Revision.ImageID, Spec: sv.Revision.Spec})
+	}
+	if err := p.refreshRoutes(ctx); err != nil {
+		return err
+	}
+	if err := act.ReconcileOnce(ctx); err != nil {
+		return fmt.Errorf("adopt containers: %w", err)
+	}
+
+	apiSrv := &http.Server{Handler: api.New(p, token, log), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	gwSrv := &http.Server{Handler: gw, ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	errc := make(chan error, 2)
+	go func() { errc <- apiSrv.Serve(apiLn) }()
+	go func() { errc <- gwSrv.Serve(gwLn) }()
+
+	info := ServerInfo{API: "http://" + dialable(apiLn.Addr()), Gateway: "http://" + dialable(gwLn.Addr()), PID: os.Getpid(), Owner: owner}
+	if err := writeInfo(cfg.DataDir, info); err != nil {
+		return err
+	}
+	log.Info("berth server ready", "api", info.API, "gateway", info.Gateway, "data", cfg.DataDir, "owner", owner, "apps", len(svs))
+
+	loopCtx, stopLoop := context.WithCancel(ctx)
+	defer stopLoop()
+	go act.Run(loopCtx, 250*time.Millisecond, 2*time.Second)
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-errc:
+	}
+	log.Info("shutting down", "timeout", cfg.ShutdownTimeout)
+	stopLoop()
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	err = errors.Join(serveErr, gwSrv.Shutdown(sctx), apiSrv.Shutdown(sctx))
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	os.Remove(filepath.Join(cfg.DataDir, InfoFile))
+	return err
+}
+
+func (c *Config) defaults() {
+	if c.APIAddr == "" {
+		c.APIAddr = "127.0.0.1:7070"
+	}
+	if c.HTTPAddr == "" {
+		c.HTTPAddr = ":8080"
+	}
+	if c.Network == "" {
+		c.Network = "berth"
+	}
+	if c.Domain == "" {
+		c.Domain = "localhost"
+	}
+	if c.ShutdownTimeout <= 0 {
+		c.ShutdownTimeout = 30 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// dialable turns a listener address into one a local client can dial:
+// an unspecified IP (":8080") becomes 127.0.0.1.
+func dialable(a net.Addr) string {
+	host, port, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// writeInfo writes server.json atomically.
+func writeInfo(dir string, info ServerInfo) error {
+	b, err := json.MarshalIndent(info, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(dir, InfoFile+".tmp")
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
+		return fmt.Errorf("write %s: %w", InfoFile, err)
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, InfoFile)); err != nil {
+		return fmt.Errorf("write %s: %w", InfoFile, err)
+	}
+	return nil
+}
