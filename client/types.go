@@ -34,9 +34,9 @@ type App struct {
 
 // Instance is one container of an app.
 type Instance struct {
-	ID          string    `json:"id"`
-	ContainerID string    `json:"container_id"`
-	Revision    int       `json:"revision"`
+	ID          string `json:"id"`
+	ContainerID string `json:"container_id"`
+	Revision    int    `json:"revision"`
 	// State is one of "starting", "ready", "stopping", "sleeping", "failed".
 	State      string    `json:"state"`
 	Addr       string    `json:"addr,omitempty"`
@@ -96,6 +96,8 @@ type FieldError struct {
 	Field   string `json:"field"`
 	Value   string `json:"value,omitempty"`
 	Message string `json:"message"`
+	// Line is the manifest line the problem is on, when known.
+	Line int `json:"line,omitempty"`
 }
 
 func (e FieldError) String() string {
@@ -110,6 +112,9 @@ func (e FieldError) String() string {
 	}
 	b.WriteString(": ")
 	b.WriteString(e.Message)
+	if e.Line > 0 {
+		fmt.Fprintf(&b, " (line %d)", e.Line)
+	}
 	return b.String()
 }
 

@@ -1,0 +1,90 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+)
+
+// Version asks the server for its version, API version and driver.
+func (c *Client) Version(ctx context.Context) (*Version, error) {
+	var v Version
+	if err := c.getJSON(ctx, "/v1/version", &v); err != nil {
+		return nil, err
+	}
+	return &v, nil
+}
+
+// Apps lists the deployed apps.
+func (c *Client) Apps(ctx context.Context) ([]App, error) {
+	var l AppList
+	if err := c.getJSON(ctx, "/v1/apps", &l); err != nil {
+		return nil, err
+	}
+	return l.Apps, nil
+}
+
+// App describes one app; a missing app is a Problem for which IsNotFound is true.
+func (c *Client) App(ctx context.Context, name string) (*App, error) {
+	p, err := appPath(name)
+	if err != nil {
+		return nil, err
+	}
+	var a App
+	if err := c.getJSON(ctx, p, &a); err != nil {
+		return nil, err
+	}
+	return &a, nil
+}
+
+// RemoveApp removes an app and its containers.
+func (c *Client) RemoveApp(ctx context.Context, name string) error {
+	p, err := appPath(name)
+	if err != nil {
+		return err
+	}
+	req, err := c.newRequest(ctx, http.MethodDelete, p, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.send(req)
+	if err != nil {
+		return err
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody))
+	return resp.Body.Close()
+}
+
+// Logs streams the log of the app's newest instance. With follow the stream
+// stays open until ctx is cancelled or the reader is closed; tail > 0 starts
+// with the last tail lines, 0 with the whole log. The caller closes the reader.
+func (c *Client) Logs(ctx context.Context, name string, follow bool, tail int) (io.ReadCloser, error) {
+	p, err := appPath(name)
+	if err != nil {
+		return nil, err
+	}
+	q := url.Values{}
+	q.Set("follow", strconv.FormatBool(follow))
+	if tail > 0 {
+		q.Set("tail", strconv.Itoa(tail))
+	}
+	req, err := c.newRequest(ctx, http.MethodGet, p+"/logs?"+q.Encode(), nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.send(req)
+	if err != nil {
+		return nil, err
+	}
+	return resp.Body, nil
+}
+
+func appPath(name string) (string, error) {
+	if name == "" {
+		return "", errors.New("no app name given")
+	}
+	return "/v1/apps/" + url.PathEscape(name), nil
+}

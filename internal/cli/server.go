@@ -1,0 +1,56 @@
+package cli
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/berth-dev/berth/internal/server"
+)
+
+var logLevels = map[string]slog.Level{
+	"debug": slog.LevelDebug,
+	"info":  slog.LevelInfo,
+	"warn":  slog.LevelWarn,
+	"error": slog.LevelError,
+}
+
+func newServerCmd(e *env) *cobra.Command {
+	cfg := server.Config{Version: e.version}
+	var level string
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run the Berth daemon: control API, gateway and reconciler",
+		Long: `Run the Berth daemon in the foreground until SIGINT or SIGTERM, then shut down gracefully.
+Containers keep running across a restart and are adopted by the next start.
+
+On first start the data directory gets admin.token (the API's bearer token, mode 0600);
+while running, server.json there tells the other commands where the API listens.`,
+		Example: `  berth server
+  berth server --data /srv/berth --http :80 --domain apps.example.com
+  berth server --api 127.0.0.1:0 --http 127.0.0.1:0   # random ports, see DATA/server.json`,
+		Args: exactArgs(),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			lvl, ok := logLevels[level]
+			if !ok {
+				return fmt.Errorf("--log-level %q is not a level; allowed: debug, info, warn, error", level)
+			}
+			if cfg.ShutdownTimeout <= 0 {
+				return fmt.Errorf("--shutdown-timeout %s must be positive", cfg.ShutdownTimeout)
+			}
+			cfg.Logger = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: lvl}))
+			return e.runServer(cmd.Context(), cfg)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&cfg.DataDir, "data", e.defaultDataDir(), "data directory: the store, admin.token and server.json (env "+envData+")")
+	fl.StringVar(&cfg.APIAddr, "api", "127.0.0.1:7070", "control API listen address")
+	fl.StringVar(&cfg.HTTPAddr, "http", ":8080", "gateway listen address, where apps are served")
+	fl.StringVar(&cfg.Network, "network", "berth", "Docker network the app containers join")
+	fl.StringVar(&cfg.Domain, "domain", "localhost", "domain of default app hosts: APP.DOMAIN")
+	fl.StringVar(&level, "log-level", "info", "log level: debug, info, warn or error")
+	fl.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long in-flight requests may take to finish on shutdown")
+	return cmd
+}
