@@ -71,6 +71,7 @@ func (s *Server) deploy(w http.ResponseWriter, r *http.Request) {
 	if err := rc.EnableFullDuplex(); err != nil {
 		s.log.Warn("deploy: full duplex unavailable", "err", err)
 	}
+	defer drainBody(r)
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(http.StatusOK)
@@ -91,6 +92,13 @@ func (s *Server) deploy(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	send(client.DeployEvent{Type: "result", Result: res})
+}
+
+// drainBody reads what is left of a full-duplex request body (at least the
+// multipart closing boundary) so that net/http does not read it concurrently
+// after the handler returns. The client closes its side once it has its answer.
+func drainBody(r *http.Request) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, 64<<20))
 }
 
 // logs streams an app's log, flushing as lines arrive.
