@@ -187,6 +187,11 @@ func TestRestartAdoptsAndRemovesDangling(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// An intermediate build container inherits the image's owner label but is no instance.
+	builder, err := drv.Create(ctx, runtime.InstanceSpec{Name: "build-step", Image: "img", Labels: map[string]string{runtime.LabelOwner: owner, runtime.LabelApp: "web"}})
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	// A new activator, as after kill -9: same driver, same app, empty registry.
 	act2 := New(Options{Driver: drv, Owner: owner, StartTimeout: 5 * time.Second})
@@ -197,13 +202,21 @@ func TestRestartAdoptsAndRemovesDangling(t *testing.T) {
 	}
 	l := acquire(t, act2)
 	defer l.Release()
-	sts := containers(t, drv)
+	if l.ColdStart != nil && (len(l.ColdStart) != 1 || l.ColdStart[0].Name != "adopt") {
+		t.Fatalf("first lease after adoption has cold start %v; want at most the adoption probe", l.ColdStart)
+	}
 	waitGone(t, drv, dangling)
-	if sts = containers(t, drv); len(sts) != 1 || sts[0].ID != running {
-		t.Fatalf("containers after adoption: %+v; want only %s", sts, running)
+	if _, err := drv.Inspect(ctx, running); err != nil {
+		t.Fatalf("the adopted container is gone: %v", err)
+	}
+	if v, _ := act2.View("default", "web"); len(v.Instances) != 1 || v.Instances[0].ContainerID != running {
+		t.Fatalf("instances after adoption: %+v; want only %s", v.Instances, running)
 	}
 	if _, err := drv.Inspect(ctx, foreign); err != nil {
 		t.Fatalf("another owner's container was touched: %v", err)
+	}
+	if _, err := drv.Inspect(ctx, builder); err != nil {
+		t.Fatalf("a build container was removed: %v", err)
 	}
 }
 

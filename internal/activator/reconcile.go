@@ -34,7 +34,12 @@ func (a *Activator) ReconcileOnce(ctx context.Context) error {
 func (a *Activator) Reconcile(sts []runtime.Status, listedAt time.Time) {
 	byInstance := make(map[string]runtime.Status, len(sts))
 	for _, st := range sts {
-		byInstance[st.Labels[runtime.LabelInstance]] = st
+		// Only instances carry an instance label. Other containers with the
+		// owner label, such as the engine's intermediate build containers
+		// (they inherit the image's labels), are not the reconciler's.
+		if id := st.Labels[runtime.LabelInstance]; id != "" {
+			byInstance[id] = st
+		}
 	}
 	for _, ap := range a.snapshot() {
 		ap.mu.Lock()
@@ -78,7 +83,7 @@ func (a *Activator) adoptOrRemove(st runtime.Status) {
 	if ok {
 		ap.mu.Lock()
 		defer ap.mu.Unlock()
-		ok = !ap.removed && rev == ap.cfg.Revision && instanceID != ""
+		ok = !ap.removed && rev == ap.cfg.Revision
 	}
 	if !ok {
 		a.log.Info("removing dangling container", "container", st.ID, "name", st.Name, "app", name, "ns", ns, "revision", rev)
