@@ -1,0 +1,33 @@
+# Berth's two front doors: `make demo` and `make test`. Both run
+# scripts/setup.sh first, which installs and starts Docker if needed.
+GO ?= go
+BIN := bin/berth
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+
+.PHONY: all setup build test demo demo-stop unit vet
+
+all: build
+
+setup:
+	@bash scripts/setup.sh
+
+build:
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/berth
+
+vet:
+	$(GO) vet ./...
+
+# The whole suite: unit tests, the driver conformance suite on the real
+# engine, and the end-to-end tests that drive the berth binary.
+test: setup vet
+	$(GO) test -count=1 -timeout 40m ./...
+
+unit:
+	$(GO) test -count=1 -short ./...
+
+# Start a server in the background (if none answers) and deploy examples/hello.
+demo: setup build
+	@bash scripts/demo.sh
+
+demo-stop:
+	@bash scripts/demo.sh stop
