@@ -61,7 +61,18 @@ type InstanceSpec struct {
 	Resources Resources
 	// Labels are set on the container; they must include the Label* keys.
 	Labels map[string]string
+	// Entrypoint and Args, when set, replace the image's ENTRYPOINT and CMD.
+	Entrypoint []string
+	Args       []string
+	// Isolation selects the sandbox: IsolationRunc (or "") or IsolationGVisor.
+	Isolation string
 }
+
+// Isolation values of InstanceSpec.
+const (
+	IsolationRunc   = "runc"
+	IsolationGVisor = "gvisor"
+)
 
 // State is a container's lifecycle state as the engine reports it.
 type State string

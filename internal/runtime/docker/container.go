@@ -41,7 +41,15 @@ func (d *Driver) Create(ctx context.Context, spec runtime.InstanceSpec) (string,
 	}
 	sort.Strings(env)
 
-	cfg := &container.Config{Image: spec.Image, Env: env, Labels: labels}
+	cfg := &container.Config{Image: spec.Image, Env: env, Labels: labels, Entrypoint: spec.Entrypoint, Cmd: spec.Args}
+	var ociRuntime string
+	switch spec.Isolation {
+	case "", runtime.IsolationRunc:
+	case runtime.IsolationGVisor:
+		ociRuntime = GVisorRuntime
+	default:
+		return "", fmt.Errorf("create container %s: %w: isolation %q; allowed: runc, gvisor", spec.Name, runtime.ErrInvalid, spec.Isolation)
+	}
 	noInit := false // the app is PID 1 and gets the stop signal itself
 	pids := d.pidsLimit
 	host := &container.HostConfig{
@@ -55,6 +63,7 @@ func (d *Driver) Create(ctx context.Context, spec runtime.InstanceSpec) (string,
 		CapAdd:      slices.Clone(CapAdd),
 		SecurityOpt: []string{"no-new-privileges:true"},
 		Init:        &noInit,
+		Runtime:     ociRuntime,
 		Resources: container.Resources{
 			NanoCPUs:  spec.Resources.NanoCPUs,
 			Memory:    spec.Resources.MemoryBytes,

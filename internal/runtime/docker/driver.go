@@ -27,6 +27,10 @@ const LabelPort = "dev.berth.port"
 // that the driver made.
 const LabelManaged = "dev.berth.managed"
 
+// GVisorRuntime is the name under which gVisor's runsc is registered with
+// the engine (/etc/docker/daemon.json "runtimes"); scripts/setup.sh does it.
+const GVisorRuntime = "runsc"
+
 // Defaults for Options.
 const (
 	DefaultNetwork   = "berth"
