@@ -123,6 +123,7 @@ func (m *Manifest) setDefaults() {
 	if m.Limits.RequestTimeout == 0 {
 		m.Limits.RequestTimeout = Duration(DefaultRequestTimeout)
 	}
+	m.setScalingDefaults()
 }
 
 // DefaultHost is the host every app answers on: its name under the server's

@@ -57,7 +57,7 @@ func TestDurationJSONRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := `{"idle_timeout":"1m","max_duration":"5m","request_timeout":"1m30s"}`; string(b) != want {
+	if want := `{"idle_timeout":"1m","max_duration":"5m","request_timeout":"1m30s","drain_timeout":"0s"}`; string(b) != want {
 		t.Errorf("json = %s, want %s", b, want)
 	}
 	var back Limits

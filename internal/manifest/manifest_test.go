@@ -48,12 +48,14 @@ func TestParseMinimalGetsEveryDefault(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := &Manifest{
-		Name:   "web",
-		Build:  &Build{Context: DefaultBuildContext, Dockerfile: DefaultDockerfile},
-		Port:   DefaultPort,
-		Slot:   DefaultSlot,
-		Scale:  Scale{Concurrency: DefaultConcurrency},
-		Limits: Limits{IdleTimeout: Duration(time.Minute), MaxDuration: Duration(5 * time.Minute), RequestTimeout: Duration(60 * time.Second)},
+		Name:  "web",
+		Build: &Build{Context: DefaultBuildContext, Dockerfile: DefaultDockerfile},
+		Port:  DefaultPort,
+		Slot:  DefaultSlot,
+		Scale: Scale{Max: DefaultMax, Concurrency: DefaultConcurrency, Target: DefaultTarget, Queue: DefaultQueue, Window: Duration(DefaultWindow)},
+		Limits: Limits{IdleTimeout: Duration(time.Minute), MaxDuration: Duration(5 * time.Minute), RequestTimeout: Duration(60 * time.Second),
+			DrainTimeout: Duration(DefaultDrainTimeout)},
+		Sleep: Sleep{{Mode: SleepStop, After: Duration(time.Minute)}},
 	}
 	if !reflect.DeepEqual(m, want) {
 		t.Errorf("Parse(minimal) =\n%+v\nwant\n%+v", m, want)
@@ -72,8 +74,10 @@ func TestParseFull(t *testing.T) {
 		Env:    map[string]string{"LOG_LEVEL": "info", "EMPTY": ""},
 		CPU:    "500m",
 		Memory: "1Gi",
-		Scale:  Scale{Concurrency: 50},
-		Limits: Limits{IdleTimeout: Duration(90 * time.Second), MaxDuration: Duration(10 * time.Minute), RequestTimeout: Duration(150 * time.Second)},
+		Scale:  Scale{Max: DefaultMax, Concurrency: 50, Target: DefaultTarget, Queue: DefaultQueue, Window: Duration(DefaultWindow)},
+		Limits: Limits{IdleTimeout: Duration(90 * time.Second), MaxDuration: Duration(10 * time.Minute), RequestTimeout: Duration(150 * time.Second),
+			DrainTimeout: Duration(DefaultDrainTimeout)},
+		Sleep:  Sleep{{Mode: SleepStop, After: Duration(90 * time.Second)}},
 		Routes: []Route{{Host: "gif.example.com"}, {Path: "/gif"}, {Host: "gif.example.com", Path: "/v2"}},
 		Health: Health{Path: "/healthz"},
 		Labels: map[string]string{"team": "media", "example.com/tier": ""},
@@ -200,7 +204,7 @@ func TestParseReportsAllProblems(t *testing.T) {
 	const yaml = `name: Gif_Maker
 scale:
   concurrency: 0
-  max: 3
+  replicas: 3
 routes:
   - host: gif.example.com:443
 `
@@ -212,7 +216,7 @@ routes:
 	want := `berth.yaml: 4 problems
 berth.yaml: name: "Gif_Maker": must be a DNS label of lowercase letters, digits and '-', starting with a letter, not ending with '-', at most 40 characters, e.g. "gif-maker" (line 1)
 berth.yaml: scale.concurrency: "0": must be between 1 and 256 (line 3)
-berth.yaml: scale.max: unknown field; allowed fields are: concurrency (line 4)
+berth.yaml: scale.replicas: unknown field; allowed fields are: min, max, concurrency, target, cpu_target, warm, queue, window, scale_down_delay (line 4)
 berth.yaml: routes[0].host: "gif.example.com:443": must be a host name without a port, e.g. "gif.example.com" (line 6)`
 	if err.Error() != want {
 		t.Errorf("Error() =\n%s\nwant\n%s", err, want)
