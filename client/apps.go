@@ -1,7 +1,10 @@
 package client
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"errors"
 	"io"
 	"net/http"
@@ -87,4 +90,32 @@ func appPath(name string) (string, error) {
 		return "", errors.New("no app name given")
 	}
 	return "/v1/apps/" + url.PathEscape(name), nil
+}
+
+// SetScale overrides an app's scale.min, scale.max or scale.warm without a
+// deploy, and returns the app as it now is.
+func (c *Client) SetScale(ctx context.Context, name string, s Scale) (*App, error) {
+	p, err := appPath(name)
+	if err != nil {
+		return nil, err
+	}
+	body, err := json.Marshal(s)
+	if err != nil {
+		return nil, err
+	}
+	req, err := c.newRequest(ctx, http.MethodPatch, p+"/scale", bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.send(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var a App
+	if err := json.NewDecoder(resp.Body).Decode(&a); err != nil {
+		return nil, fmt.Errorf("decode app: %w", err)
+	}
+	return &a, nil
 }

@@ -30,6 +30,24 @@ type App struct {
 	Spec json.RawMessage `json:"spec,omitempty"`
 	// LastError describes the last failed start, if any.
 	LastError string `json:"last_error,omitempty"`
+	// Queued counts requests waiting for capacity.
+	Queued int `json:"queued"`
+	// Desired is the autoscaler's latest target (warm pool included), with
+	// whether it is panicking and which signal decided.
+	Desired     int    `json:"desired"`
+	Panic       bool   `json:"panic,omitempty"`
+	ScaleReason string `json:"scale_reason,omitempty"`
+	// Scale holds the overrides set with `berth scale`, if any.
+	Scale *Scale `json:"scale_override,omitempty"`
+}
+
+// Scale is the body of PATCH /v1/apps/{name}/scale: overrides of the
+// manifest's scale.min, scale.max and scale.warm that outlive deploys. A
+// field left out keeps its current value.
+type Scale struct {
+	Min  *int `json:"min,omitempty"`
+	Max  *int `json:"max,omitempty"`
+	Warm *int `json:"warm,omitempty"`
 }
 
 // Instance is one container of an app.
@@ -37,8 +55,10 @@ type Instance struct {
 	ID          string `json:"id"`
 	ContainerID string `json:"container_id"`
 	Revision    int    `json:"revision"`
-	// State is one of "starting", "ready", "stopping", "sleeping", "failed".
-	State      string    `json:"state"`
+	// State is one of "starting", "ready", "draining", "stopping", "sleeping", "removing", "failed".
+	State string `json:"state"`
+	// Sleep is the tier of a sleeping instance: "pause" or "stop".
+	Sleep      string    `json:"sleep,omitempty"`
 	Addr       string    `json:"addr,omitempty"`
 	InFlight   int       `json:"in_flight"`
 	CreatedAt  time.Time `json:"created_at"`

@@ -2,6 +2,7 @@ package activator
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -26,105 +27,224 @@ func FormatPhases(phases []Phase) string {
 	return b.String()
 }
 
+// QueueFullError: the app's instances are at capacity and scale.queue
+// requests already wait.
+type QueueFullError struct {
+	App   string
+	Limit int
+}
+
+func (e *QueueFullError) Error() string {
+	return fmt.Sprintf("app %s is at capacity and %d requests already wait (scale.queue)", e.App, e.Limit)
+}
+
+// CrashLoopError: the app's instances keep failing; no start is tried until
+// the back-off ends.
+type CrashLoopError struct {
+	App        string
+	RetryAfter time.Duration
+	LastError  string
+}
+
+func (e *CrashLoopError) Error() string {
+	return fmt.Sprintf("app %s is crash-looping; next start in %s (last failure: %s)", e.App, e.RetryAfter.Round(time.Second), e.LastError)
+}
+
+// ErrQueueFull matches *QueueFullError with errors.Is.
+var ErrQueueFull = errors.New("queue full")
+
+func (e *QueueFullError) Is(target error) bool { return target == ErrQueueFull }
+
 // Lease is a claim on one ready instance for one request. Release it exactly
 // once, when the response (or stream) is done.
 type Lease struct {
 	// Addr is host:port of the instance.
 	Addr string
-	// ColdStart lists the phases this request waited for; nil when an
-	// instance was ready on arrival.
+	// ColdStart lists the phases of the start or wake this request waited
+	// for; nil when it waited for none.
 	ColdStart []Phase
 
+	act  *Activator
 	app  *app
 	inst *instance
-	now  func() time.Time
 }
 
 // Release ends the lease; the instance's idle timer starts when its last
-// lease ends.
+// lease ends, and a waiting request may take its place.
 func (l *Lease) Release() {
+	now := l.act.now()
 	l.app.mu.Lock()
 	l.inst.inflight--
-	l.inst.lastActive = l.now()
+	l.inst.lastActive = now
+	l.app.lastActive = now
+	l.app.broadcast()
 	l.app.mu.Unlock()
 }
 
-// Acquire returns a lease on a ready instance of the app's serving revision,
-// picking the one with the fewest requests in flight. If none is ready it
-// starts or wakes one — one start however many callers arrive — and waits
-// until it answers, ctx expires or the start fails (*StartError).
+// Unreachable reports that the leased instance could not be connected to:
+// it is taken out of service at once (the reconciler would notice a dead
+// container only later) and replaced on demand.
+func (l *Lease) Unreachable(err error) {
+	l.app.mu.Lock()
+	defer l.app.mu.Unlock()
+	in := l.inst
+	if in.state != stateReady {
+		return
+	}
+	l.act.log.Warn("instance unreachable; replacing it", "app", l.app.cfg.Name, "ns", l.app.cfg.Namespace, "instance", in.id, "err", err)
+	in.state = stateFailed
+	l.app.drop(in)
+	l.app.lastError = fmt.Sprintf("instance %s was unreachable: %v", in.id, err)
+	if in.containerID != "" {
+		l.act.removeLater(in.containerID)
+	}
+	l.app.broadcast()
+}
+
+// Acquire returns a lease on a ready instance of the app's serving revision
+// with a free concurrency slot, the one with the fewest requests in flight.
+// Without one it starts, wakes or unparks instances as demand needs (up to
+// scale.max) and waits in the app's bounded queue until one has room, ctx
+// expires, the queue is full (*QueueFullError), a start it waited for fails
+// (*StartError) or the app is crash-looping (*CrashLoopError).
 func (a *Activator) Acquire(ctx context.Context, ns, name string) (*Lease, error) {
 	ap, ok := a.lookup(ns, name)
 	if !ok {
 		return nil, fmt.Errorf("%s/%s: %w", ns, name, ErrAppNotFound)
 	}
-	var waitedFor *instance
+	arrival := a.now()
+	ap.mu.Lock()
+	seq := ap.failSeq
 	for {
-		ap.mu.Lock()
 		if ap.removed {
 			ap.mu.Unlock()
 			return nil, fmt.Errorf("%s/%s: %w", ns, name, ErrAppNotFound)
 		}
 		if in := ap.pick(); in != nil {
+			now := a.now()
 			in.inflight++
-			in.lastActive = a.now()
-			lease := &Lease{Addr: in.addr, app: ap, inst: in, now: a.now}
-			if waitedFor != nil {
-				lease.ColdStart = waitedFor.phases
+			in.lastActive, ap.lastActive = now, now
+			lease := &Lease{Addr: in.addr, act: a, app: ap, inst: in}
+			if !in.readyAt.Before(arrival) {
+				lease.ColdStart = in.phases
 			}
 			ap.mu.Unlock()
 			return lease, nil
 		}
-		if waitedFor != nil && waitedFor.state == stateFailed {
-			err := waitedFor.err
+		pending := ap.pending()
+		if ap.failSeq != seq && pending == 0 {
+			err := ap.lastErr
 			ap.mu.Unlock()
 			return nil, err
 		}
-		in := ap.wakeable()
-		if in == nil {
-			in = a.newInstance(ap)
+		if now := a.now(); now.Before(ap.backoffUntil) && pending == 0 {
+			err := &CrashLoopError{App: name, RetryAfter: ap.backoffUntil.Sub(now), LastError: ap.lastError}
+			ap.mu.Unlock()
+			return nil, err
 		}
-		if in.state == stateSleeping || in.state == stateNew {
-			a.beginStart(ap, in)
+		a.ensureCapacity(ap, ap.queued+1)
+		if ap.queued >= ap.cfg.Spec.Scale.Queue {
+			ap.mu.Unlock()
+			return nil, &QueueFullError{App: name, Limit: ap.cfg.Spec.Scale.Queue}
 		}
-		done := in.transition
+		ap.queued++
+		ch := ap.notify
 		ap.mu.Unlock()
-
-		waitedFor = in
 		select {
-		case <-done:
+		case <-ch:
 		case <-ctx.Done():
+			ap.mu.Lock()
+			ap.queued--
+			ap.mu.Unlock()
 			return nil, fmt.Errorf("waiting for an instance of %s/%s: %w", ns, name, ctx.Err())
 		}
+		ap.mu.Lock()
+		ap.queued--
 	}
 }
 
-// pick returns the serving revision's ready instance with the fewest
-// requests in flight, or nil. Callers hold ap.mu.
+// pick returns the serving ready instance with a free slot and the fewest
+// requests in flight, preferring instances that are not retiring; nil if
+// none. Callers hold ap.mu.
 func (ap *app) pick() *instance {
 	var best *instance
+	limit := ap.cfg.Spec.Scale.Concurrency
 	for _, in := range ap.instances {
-		if in.state != stateReady || in.draining || in.revision != ap.cfg.Revision {
+		if in.state != stateReady || !ap.serving(in) || in.parked || in.inflight >= limit {
 			continue
 		}
-		if best == nil || in.inflight < best.inflight {
+		if best == nil || best.retiring && !in.retiring || best.retiring == in.retiring && in.inflight < best.inflight {
 			best = in
 		}
 	}
 	return best
 }
 
-// wakeable returns an instance of the serving revision that is on its way to
-// ready or can be woken: starting, stopping (wait, then wake) or sleeping.
-func (ap *app) wakeable() *instance {
+// pending is the number of request slots that serving instances have free
+// or will have once their start or wake ends. Callers hold ap.mu.
+func (ap *app) pending() int {
+	n := 0
+	limit := ap.cfg.Spec.Scale.Concurrency
 	for _, in := range ap.instances {
-		if in.draining || in.revision != ap.cfg.Revision {
+		if !ap.serving(in) || in.parked {
 			continue
 		}
 		switch in.state {
-		case stateStarting, stateStopping, stateSleeping:
-			return in
+		case stateReady:
+			n += limit - in.inflight
+		case stateNew, stateStarting, stateStopping:
+			// A stopping instance is woken as soon as it is asleep.
+			n += limit
 		}
 	}
-	return nil
+	return n
+}
+
+// ensureCapacity brings up instances until need request slots are free or
+// coming: first parked instances come back, then sleeping ones wake (paused
+// before stopped), then new ones start, never beyond scale.max. Callers hold
+// ap.mu.
+func (a *Activator) ensureCapacity(ap *app, need int) {
+	limit := ap.cfg.Spec.Scale.Concurrency
+	for pending := ap.pending(); pending < need; pending += limit {
+		if !a.bringUp(ap) {
+			return
+		}
+	}
+}
+
+// bringUp adds one instance's worth of capacity, cheapest first; false if
+// the app is at scale.max. Callers hold ap.mu.
+func (a *Activator) bringUp(ap *app) bool {
+	var parked, paused, stopped *instance
+	count := 0
+	for _, in := range ap.instances {
+		if !ap.serving(in) {
+			continue
+		}
+		if !in.retiring { // a retiring instance's replacement may exceed max
+			count++
+		}
+		switch {
+		case in.parked && in.state == stateReady:
+			parked = in
+		case in.state == stateSleeping && in.sleepMode == "pause":
+			paused = in
+		case in.state == stateSleeping:
+			stopped = in
+		}
+	}
+	switch {
+	case parked != nil:
+		parked.parked = false
+	case paused != nil:
+		a.beginStart(ap, paused)
+	case stopped != nil:
+		a.beginStart(ap, stopped)
+	case count < ap.cfg.Spec.Scale.Max:
+		a.beginStart(ap, a.newInstance(ap))
+	default:
+		return false
+	}
+	return true
 }

@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/berth-dev/berth/internal/autoscaler"
 	"github.com/berth-dev/berth/internal/manifest"
 	"github.com/berth-dev/berth/internal/runtime"
 )
@@ -96,31 +97,65 @@ func (a *Activator) Close() {
 type app struct {
 	mu        sync.Mutex
 	cfg       App
+	scale     autoscaler.Spec
 	instances []*instance
-	lastError string
 	removed   bool
+
+	// queued counts requests waiting for capacity; notify is closed (and
+	// replaced) whenever capacity may have appeared, waking them.
+	queued     int
+	notify     chan struct{}
+	lastActive time.Time
+
+	demand   autoscaler.Window
+	cpu      autoscaler.Window
+	scaler   autoscaler.State
+	decision autoscaler.Decision
+
+	// failures counts consecutive failed starts and crashes; while
+	// backoffUntil is ahead no new start is tried (crash-loop back-off).
+	failures     int
+	backoffUntil time.Time
+	// failSeq changes on every failed start; lastErr is that failure.
+	failSeq   int
+	lastErr   error
+	lastError string
 }
 
-// SetApp registers an app or replaces its serving revision. Instances of
-// older revisions stop taking requests and are removed once idle.
+// broadcast wakes every waiting request. Callers hold ap.mu.
+func (ap *app) broadcast() {
+	if ap.queued > 0 {
+		close(ap.notify)
+		ap.notify = make(chan struct{})
+	}
+}
+
+// SetApp registers an app or replaces its spec or serving revision.
+// Instances of older revisions stop taking requests and are removed once
+// idle (or after drain_timeout).
 func (a *Activator) SetApp(cfg App) {
 	a.mu.Lock()
 	ap, ok := a.apps[cfg.Key()]
 	if !ok {
-		ap = &app{}
+		ap = &app{notify: make(chan struct{})}
 		a.apps[cfg.Key()] = ap
 	}
 	a.mu.Unlock()
 
 	ap.mu.Lock()
 	defer ap.mu.Unlock()
+	if ap.cfg.Revision != cfg.Revision {
+		ap.failures, ap.backoffUntil, ap.lastError = 0, time.Time{}, ""
+	}
 	ap.cfg = cfg
-	ap.lastError = ""
+	ap.scale = autoscaler.SpecOf(&cfg.Spec)
+	now := a.now()
 	for _, in := range ap.instances {
-		if in.revision != cfg.Revision && in.state != stateRemoving {
-			in.draining = true
+		if in.revision != cfg.Revision && !in.draining {
+			in.draining, in.drainingSince = true, now
 		}
 	}
+	ap.broadcast()
 }
 
 // RemoveApp unregisters an app and removes all its containers.
@@ -134,6 +169,7 @@ func (a *Activator) RemoveApp(ctx context.Context, ns, name string) error {
 	}
 	ap.mu.Lock()
 	ap.removed = true
+	ap.broadcast()
 	ids := make([]string, 0, len(ap.instances))
 	for _, in := range ap.instances {
 		if in.containerID != "" {
@@ -164,20 +200,29 @@ type InstanceView struct {
 	ID          string
 	ContainerID string
 	Revision    int
-	State       string
-	Addr        string
-	InFlight    int
-	CreatedAt   time.Time
-	StartedAt   time.Time
-	LastActive  time.Time
+	// State is starting, ready, draining, stopping, sleeping, removing or failed.
+	State string
+	// Sleep is the tier a sleeping instance is in: pause or stop.
+	Sleep      string
+	Addr       string
+	InFlight   int
+	CreatedAt  time.Time
+	StartedAt  time.Time
+	LastActive time.Time
 }
 
 // AppView is a read-only copy of an app's runtime state.
 type AppView struct {
+	// Status is ready, starting, sleeping, failed or crash-looping.
 	Status    string
 	InFlight  int
+	Queued    int
 	LastError string
-	Instances []InstanceView
+	// Desired is the autoscaler's last decision (with the warm pool).
+	Desired     int
+	Panic       bool
+	ScaleReason string
+	Instances   []InstanceView
 }
 
 // View reports an app's instances, oldest first.
@@ -188,22 +233,30 @@ func (a *Activator) View(ns, name string) (AppView, error) {
 	}
 	ap.mu.Lock()
 	defer ap.mu.Unlock()
-	v := AppView{LastError: ap.lastError, Status: "sleeping"}
+	v := AppView{LastError: ap.lastError, Status: "sleeping", Queued: ap.queued,
+		Desired: ap.decision.Total, Panic: ap.decision.Panic, ScaleReason: ap.decision.Reason}
 	for _, in := range ap.instances {
 		v.InFlight += in.inflight
+		st := in.state.String()
+		if in.state == stateReady && (in.draining || in.parked) {
+			st = "draining"
+		}
 		v.Instances = append(v.Instances, InstanceView{
-			ID: in.id, ContainerID: in.containerID, Revision: in.revision, State: in.state.String(),
+			ID: in.id, ContainerID: in.containerID, Revision: in.revision, State: st, Sleep: in.sleepMode,
 			Addr: in.addr, InFlight: in.inflight, CreatedAt: in.createdAt, StartedAt: in.startedAt, LastActive: in.lastActive,
 		})
 		switch {
 		case in.state == stateReady:
 			v.Status = "ready"
-		case in.state == stateStarting && v.Status != "ready":
+		case (in.state == stateStarting || in.state == stateNew) && v.Status != "ready":
 			v.Status = "starting"
 		}
 	}
 	if v.Status == "sleeping" && ap.lastError != "" {
 		v.Status = "failed"
+		if ap.failures >= 2 {
+			v.Status = "crash-looping"
+		}
 	}
 	sort.Slice(v.Instances, func(i, j int) bool { return v.Instances[i].CreatedAt.Before(v.Instances[j].CreatedAt) })
 	return v, nil

@@ -20,6 +20,11 @@ const owner = "test-owner"
 // setup returns an activator over a fake driver whose running instances
 // answer at a real local listener, so readiness probes pass.
 func setup(t *testing.T) (*Activator, *fake.Driver) {
+	return setupWith(t, "")
+}
+
+// setupWith registers app "web" with the given extra manifest lines.
+func setupWith(t *testing.T, extra string) (*Activator, *fake.Driver) {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	t.Cleanup(srv.Close)
@@ -28,15 +33,21 @@ func setup(t *testing.T) (*Activator, *fake.Driver) {
 	drv.AddImage("img", runtime.Image{ID: "sha256:img", Size: 1})
 	act := New(Options{Driver: drv, Owner: owner, StartTimeout: 5 * time.Second})
 	t.Cleanup(act.Close)
-	act.SetApp(testApp(1))
+	act.SetApp(testApp(t, 1, extra))
 	return act, drv
 }
 
-func testApp(rev int) App {
-	return App{Namespace: "default", Name: "web", Revision: rev, Image: "sha256:img", Spec: manifest.Manifest{
-		Name: "web", Port: 8080, Slot: "c.125-m512",
-		Limits: manifest.Limits{IdleTimeout: manifest.Duration(time.Second), MaxDuration: manifest.Duration(5 * time.Minute)},
-	}}
+// testApp is app "web" at revision rev; extra is appended to its manifest.
+func testApp(t *testing.T, rev int, extra string) App {
+	t.Helper()
+	if extra == "" {
+		extra = "scale: {concurrency: 100}\nlimits: {idle_timeout: 1s}\n"
+	}
+	m, err := manifest.Parse("berth.yaml", []byte("name: web\nimage: img\n"+extra))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return App{Namespace: "default", Name: "web", Revision: rev, Image: "sha256:img", Spec: *m}
 }
 
 func containers(t *testing.T, drv *fake.Driver) []runtime.Status {
@@ -196,7 +207,7 @@ func TestRestartAdoptsAndRemovesDangling(t *testing.T) {
 	// A new activator, as after kill -9: same driver, same app, empty registry.
 	act2 := New(Options{Driver: drv, Owner: owner, StartTimeout: 5 * time.Second})
 	t.Cleanup(act2.Close)
-	act2.SetApp(testApp(1))
+	act2.SetApp(testApp(t, 1, ""))
 	if err := act2.ReconcileOnce(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -224,7 +235,7 @@ func TestNewRevisionRetiresOldInstances(t *testing.T) {
 	act, drv := setup(t)
 	l := acquire(t, act)
 	old := containers(t, drv)[0].ID
-	act.SetApp(testApp(2))
+	act.SetApp(testApp(t, 2, ""))
 
 	// The old instance is busy: it keeps serving its request; new requests go to revision 2.
 	l2 := acquire(t, act)

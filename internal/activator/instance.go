@@ -13,7 +13,9 @@ const (
 	stateNew state = iota
 	stateStarting
 	stateReady
+	// stateStopping: going to sleep (pausing or stopping).
 	stateStopping
+	// stateSleeping: paused or stopped; sleepMode says which.
 	stateSleeping
 	stateRemoving
 	stateFailed
@@ -44,18 +46,36 @@ type instance struct {
 	containerID string
 	revision    int
 	state       state
-	// draining instances take no new requests and are removed when idle.
-	draining bool
+	// sleepMode is the tier of a stopping or sleeping instance: pause or stop.
+	sleepMode string
+	// draining instances take no new requests and are removed once idle or
+	// after drain_timeout; old revisions and recycled instances drain.
+	draining      bool
+	drainingSince time.Time
+	// parked instances are beyond what the autoscaler wants: they take no new
+	// requests and go to sleep once idle, unless demand returns first.
+	parked bool
+	// retiring instances reached max_duration: they serve until a
+	// replacement is ready, then drain.
+	retiring bool
 	addr     string
 	inflight int
-	// transition is closed when the current starting or stopping ends.
-	transition chan struct{}
-	// phases of the last start; err of the last failed start.
-	phases     []Phase
-	err        error
+	// phases of the last start or wake, and when it ended.
+	phases  []Phase
+	readyAt time.Time
+	err     error
+
 	createdAt  time.Time
 	startedAt  time.Time
 	lastActive time.Time
+
+	// liveness probing.
+	probing       bool
+	lastProbe     time.Time
+	livenessFails int
+	// cpu sampling: the last reading and when it was taken.
+	cpuTime time.Duration
+	cpuAt   time.Time
 }
 
 func newInstanceID() string {
@@ -66,7 +86,8 @@ func newInstanceID() string {
 
 // newInstance registers a new instance of the serving revision. Callers hold ap.mu.
 func (a *Activator) newInstance(ap *app) *instance {
-	in := &instance{id: newInstanceID(), revision: ap.cfg.Revision, state: stateNew, createdAt: a.now()}
+	now := a.now()
+	in := &instance{id: newInstanceID(), revision: ap.cfg.Revision, state: stateNew, createdAt: now, lastActive: now}
 	ap.instances = append(ap.instances, in)
 	return in
 }
@@ -79,4 +100,10 @@ func (ap *app) drop(in *instance) {
 			return
 		}
 	}
+}
+
+// serving reports whether in belongs to the serving revision and is not on
+// its way out. Callers hold ap.mu.
+func (ap *app) serving(in *instance) bool {
+	return in.revision == ap.cfg.Revision && !in.draining && in.state != stateRemoving && in.state != stateFailed
 }

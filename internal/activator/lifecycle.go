@@ -36,46 +36,101 @@ func (e *StartError) Error() string {
 
 func (e *StartError) Unwrap() error { return e.Err }
 
-// beginStart moves in to starting and starts (or wakes) it in the
-// background. Callers hold ap.mu.
+// Crash-loop back-off: after a second consecutive failure the next start
+// waits backoffBase, doubling per further failure up to backoffMax.
+const (
+	backoffBase = time.Second
+	backoffMax  = 5 * time.Minute
+)
+
+// beginStart brings in up in the background: a new instance is created and
+// started, a stopped one started, a paused one unpaused. Callers hold ap.mu.
 func (a *Activator) beginStart(ap *app, in *instance) {
-	create := in.state == stateNew
+	from, mode, addr0, cid := in.state, in.sleepMode, in.addr, in.containerID
 	in.state = stateStarting
-	in.transition = make(chan struct{})
+	in.parked = false
 	cfg := ap.cfg
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
 		ctx, cancel := context.WithTimeout(a.ctx, a.opts.StartTimeout)
 		defer cancel()
-		phases, addr, err := a.start(ctx, ap, in, cfg, create)
+		var phases []Phase
+		var addr string
+		var err error
+		if from == stateSleeping && mode == "pause" {
+			phases, addr, err = a.unpause(ctx, in.id, cid, addr0, cfg)
+		} else {
+			phases, addr, err = a.start(ctx, ap, in, cfg, from == stateNew)
+		}
 
 		ap.mu.Lock()
 		defer ap.mu.Unlock()
-		in.phases = phases
+		now := a.now()
+		in.phases, in.readyAt = phases, now
 		if err != nil {
-			in.state = stateFailed
-			in.err = err
-			ap.lastError = err.Error()
-			var se *StartError
-			if errors.As(err, &se) && se.LogTail != "" {
-				ap.lastError += "; last log lines:\n" + se.LogTail
-			}
-			ap.drop(in)
-			a.log.Warn("instance failed to start", "app", cfg.Name, "ns", cfg.Namespace, "instance", in.id, "err", err)
-			if in.containerID != "" {
-				a.removeLater(in.containerID)
-			}
-		} else {
-			in.state = stateReady
-			in.addr = addr
-			in.startedAt = a.now()
-			in.lastActive = in.startedAt
-			ap.lastError = ""
-			a.log.Info("instance ready", "app", cfg.Name, "ns", cfg.Namespace, "instance", in.id, "cold_start", FormatPhases(phases))
+			a.startFailed(ap, in, err, now)
+			return
 		}
-		close(in.transition)
+		in.state = stateReady
+		in.sleepMode = ""
+		in.addr = addr
+		if from != stateSleeping || mode != "pause" {
+			in.startedAt = now
+		}
+		in.lastActive = now
+		in.livenessFails = 0
+		ap.failures, ap.backoffUntil, ap.lastError = 0, time.Time{}, ""
+		a.log.Info("instance ready", "app", cfg.Name, "ns", cfg.Namespace, "instance", in.id, "cold_start", FormatPhases(phases))
+		ap.broadcast()
 	}()
+}
+
+// startFailed records a failed start or crash: the instance is dropped and
+// removed, waiting requests learn of it, and the app backs off. Callers hold
+// ap.mu.
+func (a *Activator) startFailed(ap *app, in *instance, err error, now time.Time) {
+	in.state = stateFailed
+	in.err = err
+	ap.drop(in)
+	ap.failures++
+	if ap.failures >= 2 { // the first failure is retried at once
+		ap.backoffUntil = now.Add(min(backoffBase<<min(ap.failures-2, 20), backoffMax))
+	}
+	ap.failSeq++
+	ap.lastErr = err
+	ap.lastError = err.Error()
+	var se *StartError
+	if errors.As(err, &se) && se.LogTail != "" {
+		ap.lastError += "; last log lines:\n" + se.LogTail
+	}
+	a.log.Warn("instance failed", "app", ap.cfg.Name, "ns", ap.cfg.Namespace, "instance", in.id, "failures", ap.failures, "err", err)
+	if in.containerID != "" {
+		a.removeLater(in.containerID)
+	}
+	ap.broadcast()
+}
+
+// unpause thaws a paused instance. No readiness probe: its sockets were
+// listening when it froze, and the kernel holds new connections until it
+// thaws, so the request is forwarded as soon as the thaw is done.
+func (a *Activator) unpause(ctx context.Context, instanceID, containerID, addr string, cfg App) ([]Phase, string, error) {
+	p, ok := a.opts.Driver.(runtime.Pauser)
+	if !ok {
+		return nil, "", &StartError{App: cfg.Key(), Instance: instanceID, Err: errors.New("the driver cannot unpause")}
+	}
+	t := time.Now()
+	if err := p.Unpause(ctx, containerID); err != nil {
+		return nil, "", &StartError{App: cfg.Key(), Instance: instanceID, Err: err}
+	}
+	if addr == "" { // adopted while paused: the engine reports no address then
+		st, err := a.opts.Driver.Inspect(ctx, containerID)
+		if err != nil || st.Addr == "" {
+			return nil, "", &StartError{App: cfg.Key(), Instance: instanceID, Err: fmt.Errorf("no address after unpause: %v", err)}
+		}
+		addr = st.Addr
+	}
+	return []Phase{{"unpause", time.Since(t)}}, addr, nil
 }
 
 // start creates (if create) and starts the container, then waits until it

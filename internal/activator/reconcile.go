@@ -51,16 +51,15 @@ func (a *Activator) Reconcile(sts []runtime.Status, listedAt time.Time) {
 			}
 			switch {
 			case in.state == stateReady && (!ok || st.State != runtime.StateRunning):
-				msg := fmt.Sprintf("instance %s vanished", in.id)
+				err := fmt.Errorf("instance %s vanished", in.id)
 				if ok {
-					msg = fmt.Sprintf("instance %s exited with code %d", in.id, st.ExitCode)
+					err = fmt.Errorf("instance %s exited with code %d", in.id, st.ExitCode)
 				}
-				a.log.Warn("instance crashed", "app", ap.cfg.Name, "ns", ap.cfg.Namespace, "instance", in.id, "reason", msg)
-				ap.lastError = msg
-				in.state = stateFailed
-				ap.drop(in)
+				id := in.containerID
+				in.containerID = "" // removed below, once its log tail is read
+				a.startFailed(ap, in, err, a.now())
 				if ok {
-					a.removeLater(st.ID)
+					a.removeWithTail(ap, id, ap.lastError)
 				}
 			case in.state == stateSleeping && !ok:
 				in.state = stateFailed
@@ -95,8 +94,10 @@ func (a *Activator) adoptOrRemove(st runtime.Status) {
 	switch st.State {
 	case runtime.StateRunning:
 		a.beginAdopt(ap, in, st.StartedAt)
+	case runtime.StatePaused:
+		in.state, in.sleepMode = stateSleeping, "pause"
 	case runtime.StateExited, runtime.StateCreated:
-		in.state = stateSleeping
+		in.state, in.sleepMode = stateSleeping, "stop"
 	default:
 		in.state = stateRemoving
 		ap.drop(in)
@@ -106,11 +107,10 @@ func (a *Activator) adoptOrRemove(st runtime.Status) {
 	a.log.Info("adopted instance", "app", name, "ns", ns, "instance", instanceID, "state", in.state.String())
 }
 
-// beginAdopt probes a running container found at start-up; requests wait for
-// it as for a start. Callers hold ap.mu.
+// beginAdopt probes a running container found at start-up; requests count
+// it as coming capacity. Callers hold ap.mu.
 func (a *Activator) beginAdopt(ap *app, in *instance, startedAt time.Time) {
 	in.state = stateStarting
-	in.transition = make(chan struct{})
 	cfg := ap.cfg
 	a.wg.Add(1)
 	go func() {
@@ -122,21 +122,39 @@ func (a *Activator) beginAdopt(ap *app, in *instance, startedAt time.Time) {
 		ap.mu.Lock()
 		defer ap.mu.Unlock()
 		if err != nil {
-			in.state = stateFailed
-			in.err = err
-			ap.drop(in)
-			a.removeLater(in.containerID)
-		} else {
-			in.state = stateReady
-			in.addr = addr
-			in.phases = []Phase{{"adopt", time.Since(t)}}
-			// Max duration counts from the container's own start, not the adoption.
-			in.startedAt = startedAt
-			if startedAt.IsZero() {
-				in.startedAt = a.now()
-			}
-			in.lastActive = a.now()
+			a.startFailed(ap, in, err, a.now())
+			return
 		}
-		close(in.transition)
+		now := a.now()
+		in.state, in.addr = stateReady, addr
+		in.phases, in.readyAt = []Phase{{"adopt", time.Since(t)}}, now
+		// Max duration counts from the container's own start, not the adoption.
+		in.startedAt = startedAt
+		if startedAt.IsZero() {
+			in.startedAt = now
+		}
+		in.lastActive = now
+		ap.broadcast()
+	}()
+}
+
+// removeWithTail reads the last lines of a dead container into the app's
+// last error (if it is still the error msg) and then removes the container.
+func (a *Activator) removeWithTail(ap *app, containerID, msg string) {
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(a.ctx), 30*time.Second)
+		defer cancel()
+		if tail := a.logTail(ctx, containerID); tail != "" {
+			ap.mu.Lock()
+			if ap.lastError == msg {
+				ap.lastError += "; last log lines:\n" + tail
+			}
+			ap.mu.Unlock()
+		}
+		if err := a.opts.Driver.Remove(ctx, containerID); err != nil {
+			a.log.Warn("remove container", "container", containerID, "err", err)
+		}
 	}()
 }

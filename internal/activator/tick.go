@@ -3,67 +3,27 @@ package activator
 import (
 	"context"
 	"errors"
+	"sort"
 	"time"
 
+	"github.com/berth-dev/berth/internal/autoscaler"
+	"github.com/berth-dev/berth/internal/manifest"
 	"github.com/berth-dev/berth/internal/runtime"
 )
 
-type action int
-
-const (
-	actNone action = iota
-	// actSleep stops an idle instance; its container is kept for a fast wake.
-	actSleep
-	// actDrain stops routing to an instance; it is retired once idle.
-	actDrain
-	// actRetire removes an instance's container.
-	actRetire
-)
-
-// decide is the lifecycle policy for one instance at time now. It is pure so
-// tests can step synthetic time through it.
-func decide(in *instance, cfg App, now time.Time) action {
-	old := in.draining || in.revision != cfg.Revision
-	switch in.state {
-	case stateReady:
-		if old {
-			if in.inflight == 0 {
-				return actRetire
-			}
-			return actNone
-		}
-		if max := cfg.Spec.Limits.MaxDuration.D(); max > 0 && now.Sub(in.startedAt) >= max {
-			return actDrain
-		}
-		if idle := cfg.Spec.Limits.IdleTimeout.D(); in.inflight == 0 && now.Sub(in.lastActive) >= idle {
-			return actSleep
-		}
-	case stateSleeping:
-		if old {
-			return actRetire
-		}
-	}
-	return actNone
-}
-
-// Tick applies the lifecycle policy to every instance at time now: idle
-// instances sleep, instances of old revisions or past their max duration are
-// drained and removed. Engine calls run in the background.
+// Tick runs the control loop once for every app at time now: it samples
+// demand, asks the autoscaler how many instances to keep, brings instances
+// up or parks the excess, and applies each instance's lifecycle: parked
+// instances sleep once idle, sleeping ones descend the sleep tiers, retiring
+// ones (past max_duration) hand over to a replacement, draining ones are
+// removed when idle or after drain_timeout. Engine calls run in the background.
 func (a *Activator) Tick(now time.Time) {
 	for _, ap := range a.snapshot() {
 		ap.mu.Lock()
-		for _, in := range ap.instances {
-			act := decide(in, ap.cfg, now)
-			if act == actDrain {
-				in.draining = true
-				a.log.Info("instance reached max duration; draining", "app", ap.cfg.Name, "ns", ap.cfg.Namespace, "instance", in.id)
-				act = decide(in, ap.cfg, now)
-			}
-			switch act {
-			case actSleep:
-				a.beginStop(ap, in)
-			case actRetire:
-				a.beginRetire(ap, in)
+		if !ap.removed {
+			a.scaleApp(ap, now)
+			for _, in := range append([]*instance(nil), ap.instances...) {
+				a.lifecycle(ap, in, now)
 			}
 		}
 		ap.mu.Unlock()
@@ -80,51 +40,188 @@ func (a *Activator) snapshot() []*app {
 	return out
 }
 
-// beginStop puts a ready instance to sleep. Requests that arrive meanwhile
-// wait for the stop to finish and then wake it. Callers hold ap.mu.
-func (a *Activator) beginStop(ap *app, in *instance) {
-	in.state = stateStopping
-	in.addr = ""
-	in.transition = make(chan struct{})
+// scaleApp samples demand and moves the number of up instances towards the
+// autoscaler's decision. Callers hold ap.mu.
+func (a *Activator) scaleApp(ap *app, now time.Time) {
+	inflight, ready := 0, 0
+	var up []*instance
+	for _, in := range ap.instances {
+		inflight += in.inflight
+		if !ap.serving(in) || in.parked || in.retiring {
+			continue
+		}
+		switch in.state {
+		case stateReady:
+			ready++
+			up = append(up, in)
+		case stateNew, stateStarting:
+			up = append(up, in)
+		}
+	}
+	demand := inflight + ap.queued
+	if demand > 0 {
+		ap.lastActive = now
+	}
+	window := ap.scale.StableWindow
+	if demand > 0 || len(ap.instances) > 0 || !ap.demand.Empty() {
+		ap.demand.Record(now, float64(demand), window)
+	}
+	obs := autoscaler.Observation{
+		Ready:        ready,
+		StableDemand: ap.demand.Average(now, window),
+		PanicDemand:  ap.demand.Average(now, ap.scale.PanicWindow()),
+		CPU:          ap.cpu.Average(now, window),
+		Active:       demand > 0,
+		LastActive:   ap.lastActive,
+	}
+	dec := autoscaler.Decide(ap.scale, &ap.scaler, obs, now)
+	if dec.Total != ap.decision.Total {
+		a.log.Info("scale", "app", ap.cfg.Name, "ns", ap.cfg.Namespace, "from", ap.decision.Total, "to", dec.Total,
+			"reason", dec.Reason, "panic", dec.Panic, "stable_demand", obs.StableDemand, "panic_demand", obs.PanicDemand)
+	}
+	ap.decision = dec
+
+	if now.Before(ap.backoffUntil) {
+		return // crash-looping: no starts until the back-off ends
+	}
+	for n := len(up); n < dec.Total; n++ {
+		if !a.bringUp(ap) {
+			break
+		}
+	}
+	if excess := len(up) - dec.Total; excess > 0 {
+		// Park the least busy ready instances; starting ones are left to finish.
+		sort.SliceStable(up, func(i, j int) bool {
+			if up[i].inflight != up[j].inflight {
+				return up[i].inflight < up[j].inflight
+			}
+			return up[i].lastActive.Before(up[j].lastActive)
+		})
+		for _, in := range up {
+			if excess == 0 {
+				break
+			}
+			if in.state == stateReady {
+				in.parked = true
+				excess--
+			}
+		}
+	}
+}
+
+// lifecycle applies the per-instance policy. Callers hold ap.mu.
+func (a *Activator) lifecycle(ap *app, in *instance, now time.Time) {
+	spec := &ap.cfg.Spec
+	old := in.revision != ap.cfg.Revision
+	switch in.state {
+	case stateReady:
+		switch {
+		case in.draining || old:
+			if in.inflight == 0 || now.Sub(in.drainingSince) >= spec.Limits.DrainTimeout.D() {
+				a.beginRetire(ap, in, "drained")
+			}
+		case in.parked && in.inflight == 0:
+			a.beginSleep(ap, in, firstMode(spec.Sleep))
+		case in.retiring:
+			// Hand over once another instance can serve, or nobody needs it.
+			if ap.hasReadyPeer(in) || ap.decision.Total == 0 {
+				in.draining, in.drainingSince = true, now
+			}
+		case spec.Limits.MaxDuration.D() > 0 && now.Sub(in.startedAt) >= spec.Limits.MaxDuration.D():
+			in.retiring = true
+			a.log.Info("instance reached max_duration; replacing it", "app", ap.cfg.Name, "ns", ap.cfg.Namespace, "instance", in.id)
+		}
+	case stateSleeping:
+		if old || in.draining {
+			a.beginRetire(ap, in, "old revision")
+			return
+		}
+		switch spec.Sleep.TierAt(now.Sub(in.lastActive)) {
+		case manifest.SleepRemove:
+			a.beginRetire(ap, in, "sleep tier remove")
+		case manifest.SleepStop:
+			if in.sleepMode == manifest.SleepPause {
+				a.beginSleep(ap, in, manifest.SleepStop)
+			}
+		}
+	}
+}
+
+// hasReadyPeer reports whether another serving, non-retiring instance is ready.
+func (ap *app) hasReadyPeer(self *instance) bool {
+	for _, in := range ap.instances {
+		if in != self && in.state == stateReady && ap.serving(in) && !in.retiring && !in.parked {
+			return true
+		}
+	}
+	return false
+}
+
+func firstMode(s manifest.Sleep) string {
+	if len(s) == 0 {
+		return manifest.SleepStop
+	}
+	return s[0].Mode
+}
+
+// beginSleep pauses or stops an idle instance (a paused one is thawed first
+// when it goes deeper). Requests that arrive meanwhile count it as coming
+// capacity and wake it as soon as it is asleep. Callers hold ap.mu.
+func (a *Activator) beginSleep(ap *app, in *instance, mode string) {
+	if mode == manifest.SleepRemove {
+		a.beginRetire(ap, in, "sleep tier remove")
+		return
+	}
+	pauser, canPause := a.opts.Driver.(runtime.Pauser)
+	if mode == manifest.SleepPause && !canPause {
+		mode = manifest.SleepStop
+	}
+	in.state, in.sleepMode, in.parked = stateStopping, mode, false
 	id, cfg := in.containerID, ap.cfg
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(a.ctx), a.opts.StopGrace+30*time.Second)
 		defer cancel()
-		err := a.opts.Driver.Stop(ctx, id, a.opts.StopGrace)
+		var err error
+		switch {
+		case mode == manifest.SleepPause:
+			err = pauser.Pause(ctx, id)
+		default: // the engine stops a paused container too
+			err = a.opts.Driver.Stop(ctx, id, a.opts.StopGrace)
+		}
 		ap.mu.Lock()
 		defer ap.mu.Unlock()
-		switch {
-		case err == nil:
+		if err != nil {
+			a.log.Warn("put instance to sleep", "app", cfg.Name, "ns", cfg.Namespace, "instance", in.id, "mode", mode, "err", err)
+			in.state = stateFailed
+			ap.drop(in)
+			if !errors.Is(err, runtime.ErrNotFound) {
+				a.removeLater(id)
+			}
+		} else {
 			in.state = stateSleeping
-			a.log.Info("instance asleep", "app", cfg.Name, "ns", cfg.Namespace, "instance", in.id)
-		case errors.Is(err, runtime.ErrNotFound):
-			in.state = stateFailed
-			ap.drop(in)
-		default:
-			// The engine failed to stop it: forget it and remove the container.
-			a.log.Warn("stop instance", "app", cfg.Name, "ns", cfg.Namespace, "instance", in.id, "err", err)
-			in.state = stateFailed
-			ap.drop(in)
-			a.removeLater(id)
+			if mode != manifest.SleepPause {
+				in.addr = ""
+			}
+			a.log.Info("instance asleep", "app", cfg.Name, "ns", cfg.Namespace, "instance", in.id, "mode", mode)
 		}
-		close(in.transition)
+		ap.broadcast()
 	}()
 }
 
 // beginRetire removes an instance that takes no more requests. Callers hold ap.mu.
-func (a *Activator) beginRetire(ap *app, in *instance) {
+func (a *Activator) beginRetire(ap *app, in *instance, why string) {
 	in.state = stateRemoving
 	ap.drop(in)
-	a.log.Info("instance retired", "app", ap.cfg.Name, "ns", ap.cfg.Namespace, "instance", in.id, "revision", in.revision)
+	a.log.Info("instance retired", "app", ap.cfg.Name, "ns", ap.cfg.Namespace, "instance", in.id, "revision", in.revision, "why", why)
 	if in.containerID != "" {
 		a.removeLater(in.containerID)
 	}
 }
 
-// Run ticks every interval and reconciles with the engine every
-// reconcileEvery, until ctx ends.
+// Run ticks every interval and, every reconcileEvery, reconciles with the
+// engine, samples CPU and probes liveness, until ctx ends.
 func (a *Activator) Run(ctx context.Context, interval, reconcileEvery time.Duration) {
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
@@ -137,11 +234,13 @@ func (a *Activator) Run(ctx context.Context, interval, reconcileEvery time.Durat
 		}
 		now := a.now()
 		a.Tick(now)
+		a.probeLiveness(now)
 		if now.Sub(lastReconcile) >= reconcileEvery {
 			lastReconcile = now
 			if err := a.ReconcileOnce(ctx); err != nil && ctx.Err() == nil {
 				a.log.Warn("reconcile", "err", err)
 			}
+			a.sampleCPU(ctx, now)
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -40,6 +41,7 @@ type Backend interface {
 	Apps(ctx context.Context) ([]client.App, error)
 	App(ctx context.Context, ns, name string) (*client.App, error)
 	RemoveApp(ctx context.Context, ns, name string) error
+	SetScale(ctx context.Context, ns, name string, req client.Scale) (*client.App, error)
 	Logs(ctx context.Context, ns, name string, opts runtime.LogOptions) (io.ReadCloser, error)
 	Version(ctx context.Context) client.Version
 }
@@ -60,6 +62,7 @@ func New(backend Backend, token string, log *slog.Logger) *Server {
 	s.mux.HandleFunc("GET /v1/apps/{name}", s.getApp)
 	s.mux.HandleFunc("DELETE /v1/apps/{name}", s.removeApp)
 	s.mux.HandleFunc("GET /v1/apps/{name}/logs", s.logs)
+	s.mux.HandleFunc("PATCH /v1/apps/{name}/scale", s.setScale)
 	s.mux.HandleFunc("POST /v1/deploy", s.deploy)
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, problem.New(http.StatusNotFound, "not-found", "Not found",
@@ -146,3 +149,24 @@ func (w *statusWriter) WriteHeader(code int) {
 }
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// setScale applies `berth scale` overrides; unknown fields are refused.
+func (s *Server) setScale(w http.ResponseWriter, r *http.Request) {
+	var req client.Scale
+	dec := json.NewDecoder(io.LimitReader(r.Body, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		s.fail(w, fmt.Errorf("%w: body must be JSON like {\"min\": 1, \"max\": 10, \"warm\": 2}: %v", ErrBadRequest, err))
+		return
+	}
+	if req.Min == nil && req.Max == nil && req.Warm == nil {
+		s.fail(w, fmt.Errorf("%w: give at least one of min, max and warm", ErrBadRequest))
+		return
+	}
+	app, err := s.backend.SetScale(r.Context(), DefaultNamespace, r.PathValue("name"), req)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, app)
+}

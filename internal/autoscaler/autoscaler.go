@@ -37,8 +37,17 @@ func SpecOf(m *manifest.Manifest) Spec {
 		Concurrency: m.Scale.Concurrency, Target: float64(m.Scale.Target) / 100,
 		CPUTarget:    float64(m.Scale.CPUTarget) / 100,
 		StableWindow: m.Scale.Window.D(), ScaleDownDelay: m.Scale.ScaleDownDelay.D(),
-		IdleTimeout: m.Limits.IdleTimeout.D(),
+		IdleTimeout: idleTimeout(m),
 	}
+}
+
+// idleTimeout is how long an app goes without requests before it sleeps: the
+// first sleep tier's time (limits.idle_timeout unless tiers say otherwise).
+func idleTimeout(m *manifest.Manifest) time.Duration {
+	if len(m.Sleep) > 0 && m.Sleep[0].After > 0 {
+		return m.Sleep[0].After.D()
+	}
+	return m.Limits.IdleTimeout.D()
 }
 
 // PanicWindow is a tenth of the stable window, as in Knative.

@@ -109,6 +109,7 @@ through the data directory (server.json, admin.token) unless --api and --token s
 		newStatusCmd(e),
 		newLogsCmd(e),
 		newRmCmd(e),
+		newScaleCmd(e),
 		newVersionCmd(e),
 	)
 	return root

@@ -274,7 +274,7 @@ func TestStatusLogsRm(t *testing.T) {
 	env := map[string]string{"BERTH_DATA": dataDir(t, f.srv.URL, goodToken)}
 
 	r := runCLI(t, env, "status", "web")
-	for _, want := range []string{"revision:", "ready (1 in flight)", "http://localhost:8080/web", "sha256:0123456789ab)", "23 MB",
+	for _, want := range []string{"revision:", "ready (1 in flight, 0 queued)", "http://localhost:8080/web", "sha256:0123456789ab)", "23 MB",
 		"last error:\n  exit 1\n  panic: boom\n", "ID", "LAST-ACTIVE", "web-r2-a1", "172.18.0.5:8080", "2s ago"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("status output lacks %q:\n%s", want, r.stdout)

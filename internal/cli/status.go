@@ -57,7 +57,15 @@ func printStatus(w io.Writer, a *client.App, now time.Time) error {
 		row("namespace", a.Namespace)
 	}
 	row("revision", fmt.Sprint(a.Revision))
-	row("status", fmt.Sprintf("%s (%d in flight)", orDash(a.Status), a.InFlight))
+	row("status", fmt.Sprintf("%s (%d in flight, %d queued)", orDash(a.Status), a.InFlight, a.Queued))
+	scale := fmt.Sprintf("%d desired", a.Desired)
+	if a.ScaleReason != "" {
+		scale += " (" + a.ScaleReason + ")"
+	}
+	if a.Panic {
+		scale += ", panicking"
+	}
+	row("scale", scale)
 	row("url", orDash(a.URL))
 	if others := slices.DeleteFunc(slices.Clone(a.URLs), func(u string) bool { return u == a.URL }); len(others) > 0 {
 		row("routes", strings.Join(others, " "))
@@ -89,13 +97,13 @@ func printStatus(w io.Writer, a *client.App, now time.Time) error {
 		return err
 	}
 	tw = newTable(w)
-	fmt.Fprintln(tw, "ID\tSTATE\tADDR\tIN-FLIGHT\tAGE\tLAST-ACTIVE")
+	fmt.Fprintln(tw, "ID\tSTATE\tSLEEP\tADDR\tIN-FLIGHT\tAGE\tLAST-ACTIVE")
 	for _, in := range a.Instances {
 		last := "-"
 		if !in.LastActive.IsZero() {
 			last = age(in.LastActive, now) + " ago"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", in.ID, orDash(in.State), orDash(in.Addr), in.InFlight, age(in.CreatedAt, now), last)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", in.ID, orDash(in.State), orDash(in.Sleep), orDash(in.Addr), in.InFlight, age(in.CreatedAt, now), last)
 	}
 	return tw.Flush()
 }

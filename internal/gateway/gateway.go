@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -61,13 +62,21 @@ func New(act Acquirer, log *slog.Logger) *Gateway {
 // SetRoutes swaps in a new routing table.
 func (g *Gateway) SetRoutes(t *Table) { g.routes.Store(t) }
 
-type addrKey struct{}
+// attempt is the per-request state the proxy's hooks need: the lease whose
+// instance the request goes to, and whether it was already retried.
+type attempt struct {
+	lease   *activator.Lease
+	target  *Target
+	retried bool
+}
+
+type attemptKey struct{}
 
 // rewrite points the outgoing request at the leased instance, keeping the
 // client's Host header and adding X-Forwarded-*.
 func rewrite(pr *httputil.ProxyRequest) {
 	pr.Out.URL.Scheme = "http"
-	pr.Out.URL.Host = pr.In.Context().Value(addrKey{}).(string)
+	pr.Out.URL.Host = pr.In.Context().Value(attemptKey{}).(*attempt).lease.Addr
 	pr.Out.Host = pr.In.Host
 	pr.SetXForwarded()
 }
@@ -90,12 +99,21 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if lease.ColdStart != nil {
 		w.Header().Set(ColdStartHeader, activator.FormatPhases(lease.ColdStart))
 	}
-	g.proxy.ServeHTTP(w, r.WithContext(context.WithValue(ctx, addrKey{}, lease.Addr)))
+	g.proxy.ServeHTTP(w, r.WithContext(context.WithValue(ctx, attemptKey{}, &attempt{lease: lease, target: target})))
 }
 
 func (g *Gateway) acquireError(w http.ResponseWriter, r *http.Request, t *Target, err error) {
 	var se *activator.StartError
+	var qf *activator.QueueFullError
+	var cl *activator.CrashLoopError
 	switch {
+	case errors.As(err, &qf):
+		problem.Write(w, problem.New(http.StatusServiceUnavailable, "queue-full", "App at capacity",
+			fmt.Sprintf("app %s has every instance busy (scale.max) and %d requests already waiting (scale.queue); retry shortly", t.Name, qf.Limit)), 1)
+	case errors.As(err, &cl):
+		problem.Write(w, problem.New(http.StatusServiceUnavailable, "crash-looping", "App is crash-looping",
+			fmt.Sprintf("app %s keeps failing to start; the next attempt is in %s; see `berth status %s`", t.Name, cl.RetryAfter.Round(time.Second), t.Name)),
+			int(math.Ceil(cl.RetryAfter.Seconds())))
 	case errors.Is(err, activator.ErrAppNotFound):
 		problem.Write(w, problem.New(http.StatusNotFound, "app-not-found", "App not found",
 			fmt.Sprintf("app %s was removed", t.Name)), 0)
@@ -115,6 +133,18 @@ func (g *Gateway) acquireError(w http.ResponseWriter, r *http.Request, t *Target
 }
 
 func (g *Gateway) proxyError(w http.ResponseWriter, r *http.Request, err error) {
+	at, _ := r.Context().Value(attemptKey{}).(*attempt)
+	var op *net.OpError
+	dialFailed := errors.As(err, &op) && op.Op == "dial"
+	if dialFailed && at != nil {
+		at.lease.Unreachable(err)
+		// A request that never reached the app and has no body to replay is
+		// safe to send once more, to another instance.
+		if !at.retried && (r.Method == http.MethodGet || r.Method == http.MethodHead) && (r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0) {
+			g.retry(w, r, at)
+			return
+		}
+	}
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
 		problem.Write(w, problem.New(http.StatusGatewayTimeout, "request-timeout", "Request timed out",
@@ -135,3 +165,18 @@ var buffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }
 
 func (bufferPool) Get() []byte  { return *(buffers.Get().(*[]byte)) }
 func (bufferPool) Put(b []byte) { buffers.Put(&b) }
+
+// retry sends a request whose instance was unreachable to another instance.
+func (g *Gateway) retry(w http.ResponseWriter, r *http.Request, at *attempt) {
+	lease, err := g.act.Acquire(r.Context(), at.target.Namespace, at.target.Name)
+	if err != nil {
+		g.acquireError(w, r, at.target, err)
+		return
+	}
+	defer lease.Release()
+	if lease.ColdStart != nil {
+		w.Header().Set(ColdStartHeader, activator.FormatPhases(lease.ColdStart))
+	}
+	next := &attempt{lease: lease, target: at.target, retried: true}
+	g.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), attemptKey{}, next)))
+}

@@ -159,3 +159,17 @@ type Builder interface {
 	// and returns the built image. A failing Dockerfile gives ErrBuildFailed.
 	Build(ctx context.Context, req BuildRequest, progress io.Writer) (Image, error)
 }
+
+// Pauser is implemented by drivers that can freeze an instance in place:
+// its memory is kept and it thaws in milliseconds. A paused instance must be
+// unpaused before it is stopped or removed.
+type Pauser interface {
+	Pause(ctx context.Context, id string) error
+	Unpause(ctx context.Context, id string) error
+}
+
+// CPUReader is implemented by drivers that can report an instance's CPU use.
+type CPUReader interface {
+	// CPUTime returns the total CPU time the instance has used so far.
+	CPUTime(ctx context.Context, id string) (time.Duration, error)
+}

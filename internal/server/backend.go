@@ -89,7 +89,11 @@ func (p *platform) Deploy(ctx context.Context, req api.DeployRequest, progress f
 	if err != nil {
 		return nil, err
 	}
-	p.act.SetApp(activator.App{Namespace: req.Namespace, Name: m.Name, Revision: n, Image: img.ID, Spec: *m})
+	sv, err := p.serving(ctx, req.Namespace, m.Name)
+	if err != nil {
+		return nil, err
+	}
+	p.act.SetApp(activatorApp(sv))
 	if err := p.refreshRoutes(ctx); err != nil {
 		return nil, err
 	}
@@ -124,6 +128,58 @@ func (p *platform) checkRoutes(ctx context.Context, ns, name, defaultHost string
 	return nil
 }
 
+// activatorApp is what the activator runs for a serving revision: its spec
+// with the app's scale overrides applied.
+func activatorApp(sv store.Serving) activator.App {
+	return activator.App{Namespace: sv.App.Namespace, Name: sv.App.Name, Revision: sv.App.Revision,
+		Image: sv.Revision.ImageID, Spec: sv.App.Scale.Apply(sv.Revision.Spec)}
+}
+
+// serving loads an app and its serving revision.
+func (p *platform) serving(ctx context.Context, ns, name string) (store.Serving, error) {
+	app, err := p.store.App(ctx, ns, name)
+	if err != nil {
+		return store.Serving{}, err
+	}
+	rev, err := p.store.Revision(ctx, ns, name, app.Revision)
+	if err != nil {
+		return store.Serving{}, err
+	}
+	return store.Serving{App: app, Revision: rev}, nil
+}
+
+// SetScale stores scale overrides, validated against the serving revision's
+// manifest, and applies them at once.
+func (p *platform) SetScale(ctx context.Context, ns, name string, req client.Scale) (*client.App, error) {
+	p.deployMu.Lock()
+	defer p.deployMu.Unlock()
+	sv, err := p.serving(ctx, ns, name)
+	if err != nil {
+		return nil, err
+	}
+	o := sv.App.Scale
+	if req.Min != nil {
+		o.Min = req.Min
+	}
+	if req.Max != nil {
+		o.Max = req.Max
+	}
+	if req.Warm != nil {
+		o.Warm = req.Warm
+	}
+	spec := o.Apply(sv.Revision.Spec)
+	if err := spec.Validate("berth scale"); err != nil {
+		return nil, err
+	}
+	if err := p.store.SetScale(ctx, ns, name, o); err != nil {
+		return nil, err
+	}
+	sv.App.Scale = o
+	p.act.SetApp(activatorApp(sv))
+	a := p.describe(sv)
+	return &a, nil
+}
+
 func (p *platform) Apps(ctx context.Context) ([]client.App, error) {
 	svs, err := p.store.ListServing(ctx)
 	if err != nil {
@@ -137,15 +193,11 @@ func (p *platform) Apps(ctx context.Context) ([]client.App, error) {
 }
 
 func (p *platform) App(ctx context.Context, ns, name string) (*client.App, error) {
-	app, err := p.store.App(ctx, ns, name)
+	sv, err := p.serving(ctx, ns, name)
 	if err != nil {
 		return nil, err
 	}
-	rev, err := p.store.Revision(ctx, ns, name, app.Revision)
-	if err != nil {
-		return nil, err
-	}
-	a := p.describe(store.Serving{App: app, Revision: rev})
+	a := p.describe(sv)
 	return &a, nil
 }
 
@@ -190,8 +242,11 @@ func (p *platform) describe(sv store.Serving) client.App {
 	for _, r := range p.routesOf(sv) {
 		a.URLs = append(a.URLs, p.urlFor(r.Host, r.Path))
 	}
-	if spec, err := json.Marshal(rev.Spec); err == nil {
+	if spec, err := json.Marshal(sv.App.Scale.Apply(rev.Spec)); err == nil {
 		a.Spec = spec
+	}
+	if o := sv.App.Scale; o.Min != nil || o.Max != nil || o.Warm != nil {
+		a.Scale = &client.Scale{Min: o.Min, Max: o.Max, Warm: o.Warm}
 	}
 	v, err := p.act.View(sv.App.Namespace, sv.App.Name)
 	if err != nil {
@@ -199,9 +254,10 @@ func (p *platform) describe(sv store.Serving) client.App {
 		return a
 	}
 	a.Status, a.InFlight, a.LastError = v.Status, v.InFlight, v.LastError
+	a.Queued, a.Desired, a.Panic, a.ScaleReason = v.Queued, v.Desired, v.Panic, v.ScaleReason
 	for _, in := range v.Instances {
 		a.Instances = append(a.Instances, client.Instance{
-			ID: in.ID, ContainerID: in.ContainerID, Revision: in.Revision, State: in.State, Addr: in.Addr,
+			ID: in.ID, ContainerID: in.ContainerID, Revision: in.Revision, State: in.State, Sleep: in.Sleep, Addr: in.Addr,
 			InFlight: in.InFlight, CreatedAt: in.CreatedAt, StartedAt: in.StartedAt, LastActive: in.LastActive,
 		})
 	}

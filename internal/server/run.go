@@ -77,7 +77,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	for _, sv := range svs {
-		act.SetApp(activator.App{Namespace: sv.App.Namespace, Name: sv.App.Name, Revision: sv.App.Revision, Image: sv.Revision.ImageID, Spec: sv.Revision.Spec})
+		act.SetApp(activatorApp(sv))
 	}
 	if err := p.refreshRoutes(ctx); err != nil {
 		return err

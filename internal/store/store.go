@@ -32,11 +32,13 @@ var (
 
 // App is the durable record of a deployed app: which revision serves.
 type App struct {
-	Namespace string    `json:"namespace"`
-	Name      string    `json:"name"`
-	Revision  int       `json:"revision"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	Revision  int    `json:"revision"`
+	// Scale overrides the manifest's scale.min/max/warm (set by `berth scale`).
+	Scale     ScaleOverride `json:"scale,omitzero"`
+	CreatedAt time.Time     `json:"created_at"`
+	UpdatedAt time.Time     `json:"updated_at"`
 }
 
 // Revision is an immutable snapshot of a deploy: the validated spec and the
@@ -52,6 +54,28 @@ type Revision struct {
 	ImageID   string    `json:"image_id"`
 	ImageSize int64     `json:"image_size"`
 	CreatedAt time.Time `json:"created_at"`
+}
+
+// ScaleOverride replaces scale fields of every revision's manifest; nil
+// fields keep the manifest's value.
+type ScaleOverride struct {
+	Min  *int `json:"min,omitempty"`
+	Max  *int `json:"max,omitempty"`
+	Warm *int `json:"warm,omitempty"`
+}
+
+// Apply returns spec with the overrides applied.
+func (o ScaleOverride) Apply(spec manifest.Manifest) manifest.Manifest {
+	if o.Min != nil {
+		spec.Scale.Min = *o.Min
+	}
+	if o.Max != nil {
+		spec.Scale.Max = *o.Max
+	}
+	if o.Warm != nil {
+		spec.Scale.Warm = *o.Warm
+	}
+	return spec
 }
 
 // Store is safe for concurrent use.
@@ -265,4 +289,24 @@ func putJSON(b *bolt.Bucket, key []byte, v any) error {
 		return err
 	}
 	return b.Put(key, data)
+}
+
+// SetScale stores an app's scale overrides; ErrNotFound if it is absent.
+func (s *Store) SetScale(ctx context.Context, ns, name string, o ScaleOverride) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.db.Update(func(tx *bolt.Tx) error {
+		apps := tx.Bucket(bucketApps)
+		v := apps.Get(appKey(ns, name))
+		if v == nil {
+			return fmt.Errorf("app %s/%s: %w", ns, name, ErrNotFound)
+		}
+		var app App
+		if err := json.Unmarshal(v, &app); err != nil {
+			return err
+		}
+		app.Scale = o
+		return putJSON(apps, appKey(ns, name), app)
+	})
 }

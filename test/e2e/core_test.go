@@ -20,10 +20,11 @@ import (
 
 // TestDeployAndColdStartHerd deploys from a Dockerfile directory and sends 20
 // concurrent first requests: all must succeed, all wait for the same start,
-// and exactly one container must exist.
+// and exactly one container must exist. (Concurrency 20 at a 100% target lets
+// one instance take them all; below that Berth would rightly start more.)
 func TestDeployAndColdStartHerd(t *testing.T) {
 	s, dc := newPlatform(t)
-	dir := appDir(t, "name: herd\nenv:\n  START_DELAY: 500ms\n")
+	dir := appDir(t, "name: herd\nscale: {concurrency: 20, target: 100}\nenv:\n  START_DELAY: 500ms\n")
 
 	out := s.mustBerth("deploy", dir)
 	lines := strings.Split(strings.TrimSpace(out), "\n")

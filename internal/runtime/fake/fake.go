@@ -43,6 +43,7 @@ type Driver struct {
 type instance struct {
 	status runtime.Status
 	port   int
+	cpu    time.Duration
 	logs   []string
 	// changed is closed and replaced whenever logs or state change, waking
 	// followers.
