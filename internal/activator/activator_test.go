@@ -256,6 +256,7 @@ func TestFailedStartReachesEveryWaiter(t *testing.T) {
 	act, drv := setup(t)
 	drv.Fail = func(op, target string) error {
 		if op == "start" {
+			time.Sleep(200 * time.Millisecond) // every waiter arrives first
 			return errors.New("engine says no")
 		}
 		return nil

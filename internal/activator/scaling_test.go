@@ -206,4 +206,3 @@ func TestCrashLoopBacksOff(t *testing.T) {
 		t.Fatalf("status = %q; want crash-looping", v.Status)
 	}
 }
-
