@@ -47,7 +47,7 @@ const (
 
 	MinIdleTimeout    = time.Second
 	MaxIdleTimeout    = 30 * time.Minute
-	MinMaxDuration    = time.Minute
+	MinMaxDuration    = 10 * time.Second
 	MaxMaxDuration    = 30 * time.Minute
 	MinRequestTimeout = time.Second
 	MaxRequestTimeout = 30 * time.Minute

@@ -155,7 +155,7 @@ var badCases = []struct {
 	{"duration syntax", "name: web\nlimits:\n  idle_timeout: 1d\n", "limits.idle_timeout", `must be a duration with a unit, e.g. "90s"`, 3},
 	{"idle timeout too long", "name: web\nlimits:\n  idle_timeout: 31m\n", "limits.idle_timeout", `must be a duration between 1s and 30m, e.g. "1m"`, 3},
 	{"duration negative", "name: web\nlimits:\n  request_timeout: -1s\n", "limits.request_timeout", "must be a duration between 1s and 30m", 3},
-	{"max duration too short", "name: web\nlimits: {max_duration: 30s}\n", "limits.max_duration", "must be a duration between 1m and 30m", 2},
+	{"max duration too short", "name: web\nlimits: {max_duration: 5s}\n", "limits.max_duration", "must be a duration between 10s and 30m", 2},
 	{"route empty", "name: web\nroutes:\n  - {}\n", "routes[0]", "needs a host, a path or both", 3},
 	{"route host scheme", "name: web\nroutes:\n  - host: https://a.example\n", "routes[0].host", "without a scheme", 3},
 	{"route host port", "name: web\nroutes:\n  - path: /a\n  - host: a.example:8080\n", "routes[1].host", "without a port", 4},
