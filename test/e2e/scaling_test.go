@@ -250,3 +250,22 @@ func TestCrashLoopIsVisible(t *testing.T) {
 		t.Fatalf("berth status does not say crash-looping:\n%s", out)
 	}
 }
+
+// TestScaleCommand: berth scale changes min at once, and refuses a min above max.
+func TestScaleCommand(t *testing.T) {
+	s, dc := newPlatform(t)
+	s.mustBerth("deploy", appDir(t, "name: knobs\nscale: {max: 3}\n"))
+	out := s.mustBerth("scale", "knobs", "--min", "2")
+	if !strings.Contains(out, "min 2, max 3") {
+		t.Fatalf("berth scale output %q", out)
+	}
+	eventually(t, 30*time.Second, "two instances for min 2", func() bool { return s.running(t, dc, "knobs") == 2 })
+	_, errOut, code := s.berth("scale", "knobs", "--min", "5")
+	if code != 1 || !strings.Contains(errOut, "scale.min") || !strings.Contains(errOut, "5") || !strings.Contains(errOut, "scale.max (3)") {
+		t.Fatalf("berth scale --min 5 over max 3: exit %d, %q; want the field, the value and the limit", code, errOut)
+	}
+	_, errOut, code = s.berth("scale", "knobs", "--warm", "-1")
+	if code != 1 || !strings.Contains(errOut, "--warm -1") {
+		t.Fatalf("berth scale --warm -1: exit %d, %q", code, errOut)
+	}
+}
