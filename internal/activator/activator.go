@@ -20,6 +20,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/autoscaler"
 	"github.com/berth-dev/berth/internal/manifest"
+	"github.com/berth-dev/berth/internal/metrics"
 	"github.com/berth-dev/berth/internal/runtime"
 )
 
@@ -51,6 +52,8 @@ type Options struct {
 	// Now is the clock; default time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
+	// Metrics, if set, counts cold starts and scaling decisions.
+	Metrics *metrics.Set
 }
 
 // Activator is safe for concurrent use.
@@ -260,4 +263,34 @@ func (a *Activator) View(ns, name string) (AppView, error) {
 	}
 	sort.Slice(v.Instances, func(i, j int) bool { return v.Instances[i].CreatedAt.Before(v.Instances[j].CreatedAt) })
 	return v, nil
+}
+
+// States reports every app's registry state, for the metrics' gauges.
+func (a *Activator) States() []metrics.AppState {
+	apps := a.snapshot()
+	out := make([]metrics.AppState, 0, len(apps))
+	for _, ap := range apps {
+		ap.mu.Lock()
+		st := metrics.AppState{Namespace: ap.cfg.Namespace, Name: ap.cfg.Name, Queued: ap.queued,
+			Desired: ap.decision.Total, Instances: map[string]int{}}
+		for _, in := range ap.instances {
+			st.InFlight += in.inflight
+			st.Instances[in.state.String()]++
+		}
+		ap.mu.Unlock()
+		out = append(out, st)
+	}
+	return out
+}
+
+// observeStart counts a finished start or wake and times its phases.
+func (a *Activator) observeStart(cfg App, phases []Phase) {
+	m := a.opts.Metrics
+	if m == nil || len(phases) == 0 {
+		return
+	}
+	m.ColdStarts.WithLabelValues(cfg.Namespace, cfg.Name, phases[0].Name).Inc()
+	for _, p := range phases {
+		m.ColdStartPhase.WithLabelValues(p.Name).Observe(p.Dur.Seconds())
+	}
 }

@@ -82,6 +82,7 @@ func (a *Activator) beginStart(ap *app, in *instance) {
 		in.livenessFails = 0
 		ap.failures, ap.backoffUntil, ap.lastError = 0, time.Time{}, ""
 		a.log.Info("instance ready", "app", cfg.Name, "ns", cfg.Namespace, "instance", in.id, "cold_start", FormatPhases(phases))
+		a.observeStart(cfg, phases)
 		ap.broadcast()
 	}()
 }

@@ -128,6 +128,7 @@ func (a *Activator) beginAdopt(ap *app, in *instance, startedAt time.Time) {
 		now := a.now()
 		in.state, in.addr = stateReady, addr
 		in.phases, in.readyAt = []Phase{{"adopt", time.Since(t)}}, now
+		a.observeStart(cfg, in.phases)
 		// Max duration counts from the container's own start, not the adoption.
 		in.startedAt = startedAt
 		if startedAt.IsZero() {

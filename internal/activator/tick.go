@@ -76,6 +76,13 @@ func (a *Activator) scaleApp(ap *app, now time.Time) {
 	}
 	dec := autoscaler.Decide(ap.scale, &ap.scaler, obs, now)
 	if dec.Total != ap.decision.Total {
+		if m := a.opts.Metrics; m != nil {
+			dir := "up"
+			if dec.Total < ap.decision.Total {
+				dir = "down"
+			}
+			m.ScaleDecisions.WithLabelValues(ap.cfg.Namespace, ap.cfg.Name, dir, dec.Reason).Inc()
+		}
 		a.log.Info("scale", "app", ap.cfg.Name, "ns", ap.cfg.Namespace, "from", ap.decision.Total, "to", dec.Total,
 			"reason", dec.Reason, "panic", dec.Panic, "stable_demand", obs.StableDemand, "panic_demand", obs.PanicDemand)
 	}

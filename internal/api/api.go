@@ -52,11 +52,14 @@ type Server struct {
 	tokenHash [32]byte
 	log       *slog.Logger
 	mux       *http.ServeMux
+	metrics   http.Handler
 }
 
-// New returns the API handler; every /v1 call must carry token as a bearer token.
-func New(backend Backend, token string, log *slog.Logger) *Server {
-	s := &Server{backend: backend, tokenHash: sha256.Sum256([]byte(token)), log: log, mux: http.NewServeMux()}
+// New returns the API handler; every /v1 call must carry token as a bearer
+// token. metrics, if not nil, is served without a token at /metrics, like
+// /healthz (the API listens on loopback by default).
+func New(backend Backend, token string, log *slog.Logger, metrics http.Handler) *Server {
+	s := &Server{backend: backend, tokenHash: sha256.Sum256([]byte(token)), log: log, mux: http.NewServeMux(), metrics: metrics}
 	s.mux.HandleFunc("GET /v1/version", s.version)
 	s.mux.HandleFunc("GET /v1/apps", s.listApps)
 	s.mux.HandleFunc("GET /v1/apps/{name}", s.getApp)
@@ -74,8 +77,12 @@ func New(backend Backend, token string, log *slog.Logger) *Server {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
-	if r.URL.Path == "/healthz" {
+	switch {
+	case r.URL.Path == "/healthz":
 		w.Write([]byte("ok\n"))
+		return
+	case r.URL.Path == "/metrics" && s.metrics != nil:
+		s.metrics.ServeHTTP(w, r)
 		return
 	}
 	if !s.authorized(r) {

@@ -13,11 +13,13 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/berth-dev/berth/internal/activator"
+	"github.com/berth-dev/berth/internal/metrics"
 	"github.com/berth-dev/berth/internal/problem"
 )
 
@@ -32,15 +34,16 @@ type Acquirer interface {
 
 // Gateway is an http.Handler.
 type Gateway struct {
-	act    Acquirer
-	log    *slog.Logger
-	routes atomic.Pointer[Table]
-	proxy  *httputil.ReverseProxy
+	act     Acquirer
+	log     *slog.Logger
+	routes  atomic.Pointer[Table]
+	proxy   *httputil.ReverseProxy
+	metrics *metrics.Set
 }
 
-// New returns a gateway with an empty routing table.
-func New(act Acquirer, log *slog.Logger) *Gateway {
-	g := &Gateway{act: act, log: log}
+// New returns a gateway with an empty routing table. m may be nil.
+func New(act Acquirer, log *slog.Logger, m *metrics.Set) *Gateway {
+	g := &Gateway{act: act, log: log, metrics: m}
 	g.routes.Store(NewTable(nil))
 	transport := &http.Transport{
 		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
@@ -87,6 +90,11 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, problem.New(http.StatusNotFound, "no-route", "No app serves this address",
 			fmt.Sprintf("no app is routed for host %q and path %q", r.Host, r.URL.Path)), 0)
 		return
+	}
+	if g.metrics != nil {
+		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
+		w = rec
+		defer g.observe(target, rec, time.Now())
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), target.RequestTimeout)
 	defer cancel()
@@ -179,4 +187,23 @@ func (g *Gateway) retry(w http.ResponseWriter, r *http.Request, at *attempt) {
 	}
 	next := &attempt{lease: lease, target: at.target, retried: true}
 	g.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), attemptKey{}, next)))
+}
+
+// statusRecorder remembers the status code for metrics. Unwrap lets the
+// proxy reach the real writer to flush and to hijack for upgrades.
+type statusRecorder struct {
+	http.ResponseWriter
+	code int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.code = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+func (g *Gateway) observe(t *Target, rec *statusRecorder, start time.Time) {
+	g.metrics.Requests.WithLabelValues(t.Namespace, t.Name, strconv.Itoa(rec.code)).Inc()
+	g.metrics.RequestDuration.WithLabelValues(t.Namespace, t.Name).Observe(time.Since(start).Seconds())
 }

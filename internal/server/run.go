@@ -15,6 +15,7 @@ import (
 	"github.com/berth-dev/berth/internal/activator"
 	"github.com/berth-dev/berth/internal/api"
 	"github.com/berth-dev/berth/internal/gateway"
+	"github.com/berth-dev/berth/internal/metrics"
 	"github.com/berth-dev/berth/internal/runtime/docker"
 	"github.com/berth-dev/berth/internal/store"
 )
@@ -54,9 +55,11 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	defer drv.Close()
 
-	act := activator.New(activator.Options{Driver: drv, Owner: owner, Logger: log})
+	var act *activator.Activator
+	m := metrics.New(func() []metrics.AppState { return act.States() })
+	act = activator.New(activator.Options{Driver: drv, Owner: owner, Logger: log, Metrics: m})
 	defer act.Close()
-	gw := gateway.New(act, log)
+	gw := gateway.New(act, log, m)
 
 	apiLn, err := net.Listen("tcp", cfg.APIAddr)
 	if err != nil {
@@ -86,7 +89,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("adopt containers: %w", err)
 	}
 
-	apiSrv := &http.Server{Handler: api.New(p, token, log), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	apiSrv := &http.Server{Handler: api.New(p, token, log, m.Handler()), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	gwSrv := &http.Server{Handler: gw, ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	errc := make(chan error, 2)
 	go func() { errc <- apiSrv.Serve(apiLn) }()

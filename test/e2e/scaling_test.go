@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -144,6 +145,24 @@ func TestPausedInstanceWakes(t *testing.T) {
 	}
 	if after != before {
 		t.Fatalf("woke another instance: %q, before %q", after, before)
+	}
+	// The wake is counted by kind in the Prometheus metrics.
+	mresp, err := http.Get(s.info.API + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mresp.Body.Close()
+	metrics, _ := io.ReadAll(mresp.Body)
+	for _, want := range []string{
+		`berth_cold_starts_total{app="frozen",kind="create",namespace="default"} 1`,
+		`berth_cold_starts_total{app="frozen",kind="unpause",namespace="default"} 1`,
+		`berth_requests_total{app="frozen",code="200",namespace="default"} 2`,
+		`berth_instances{app="frozen",namespace="default",state="ready"} 1`,
+		`berth_cold_start_phase_seconds_count{phase="unpause"} 1`,
+	} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
 	}
 }
 
