@@ -11,8 +11,9 @@ all: build
 setup:
 	@bash scripts/setup.sh
 
+# Static (CGO_ENABLED=0): the binary doubles as the network holder image.
 build:
-	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/berth
+	CGO_ENABLED=0 $(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/berth
 
 vet:
 	$(GO) vet ./...

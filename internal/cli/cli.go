@@ -110,6 +110,7 @@ through the data directory (server.json, admin.token) unless --api and --token s
 		newLogsCmd(e),
 		newRmCmd(e),
 		newScaleCmd(e),
+		newHolderCmd(),
 		newVersionCmd(e),
 	)
 	return root

@@ -47,8 +47,10 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 
-	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	drv, err := docker.New(dctx, docker.Options{Network: cfg.Network, Logger: log})
+	dctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	// The berth binary itself, when static, is the network holders' image.
+	exe, _ := os.Executable()
+	drv, err := docker.New(dctx, docker.Options{Network: cfg.Network, Logger: log, HolderBinary: exe})
 	cancel()
 	if err != nil {
 		return fmt.Errorf("connect to docker (run scripts/setup.sh to install and start it): %w", err)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
 
 	"github.com/berth-dev/berth/client"
 	"github.com/berth-dev/berth/internal/gateway"
@@ -98,8 +99,12 @@ func TestDeployAndColdStartHerd(t *testing.T) {
 
 	// Remove: the container goes and the route answers 404.
 	s.mustBerth("rm", "herd")
-	if cs := s.containers(t, dc, "herd"); len(cs) != 0 {
-		t.Fatalf("%d containers left after berth rm", len(cs))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	left, err := dc.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(
+		filters.Arg("label", runtime.LabelOwner+"="+s.info.Owner), filters.Arg("label", runtime.LabelApp+"=herd"))})
+	if err != nil || len(left) != 0 {
+		t.Fatalf("%d containers (instances or network holders) left after berth rm: %v", len(left), err)
 	}
 	resp, _, err = s.get("herd.localhost", "/")
 	if err != nil || resp.StatusCode != http.StatusNotFound {
@@ -127,6 +132,18 @@ func TestIdleSleepAndWake(t *testing.T) {
 		cs := s.containers(t, dc, "sleepy")
 		return len(cs) == 1 && cs[0].State == "exited"
 	})
+	// The instance's network namespace outlives its stop: its holder runs on.
+	info, err := dc.ContainerInspect(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	holder, ok := strings.CutPrefix(string(info.HostConfig.NetworkMode), "container:")
+	if !ok {
+		t.Fatalf("instance network mode %q; want a holder's namespace", info.HostConfig.NetworkMode)
+	}
+	if h, err := dc.ContainerInspect(context.Background(), holder); err != nil || !h.State.Running {
+		t.Fatalf("network holder %s of the sleeping instance: %v; want running", holder, err)
+	}
 	var app client.App
 	json.Unmarshal([]byte(s.mustBerth("status", "sleepy", "-o", "json")), &app)
 	if app.Status != "sleeping" {

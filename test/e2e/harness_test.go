@@ -48,6 +48,7 @@ func binary(t *testing.T) string {
 		berthBin = filepath.Join(dir, "berth")
 		cmd := exec.Command("go", "build", "-o", berthBin, "./cmd/berth")
 		cmd.Dir = testimage.RepoRoot(t)
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0") // static, as `make build` makes it: network holders need it
 		if out, err := cmd.CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("go build ./cmd/berth: %v\n%s", err, out)
 		}
@@ -188,10 +189,11 @@ func (s *berthServer) get(host, path string) (*http.Response, string, error) {
 
 var httpClient = &http.Client{Timeout: 90 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 
-// containers lists the app's containers that this server owns.
+// containers lists the app's instance containers that this server owns (not
+// their network holders).
 func (s *berthServer) containers(t *testing.T, dc *dockerclient.Client, app string) []container.Summary {
 	t.Helper()
-	f := filters.NewArgs(filters.Arg("label", runtime.LabelOwner+"="+s.info.Owner))
+	f := filters.NewArgs(filters.Arg("label", runtime.LabelOwner+"="+s.info.Owner), filters.Arg("label", runtime.LabelInstance))
 	if app != "" {
 		f.Add("label", runtime.LabelApp+"="+app)
 	}

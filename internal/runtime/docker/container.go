@@ -74,9 +74,25 @@ func (d *Driver) Create(ctx context.Context, spec runtime.InstanceSpec) (string,
 		host.MemorySwap = spec.Resources.MemoryBytes // no swap
 	}
 	netCfg := &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{d.network: {}}}
+	var holder string
+	if d.holder != "" {
+		if _, err := d.ResolveImage(ctx, spec.Image); err != nil {
+			return "", fmt.Errorf("create container %s: %w", spec.Name, err)
+		}
+		var err error
+		if holder, err = d.createHolder(ctx, spec); err != nil {
+			return "", err
+		}
+		labels[LabelHolder] = holder
+		host.NetworkMode = container.NetworkMode("container:" + holder)
+		netCfg = nil
+	}
 
 	resp, err := d.cli.ContainerCreate(ctx, cfg, host, netCfg, nil, spec.Name)
 	if err != nil {
+		if holder != "" {
+			d.removeQuietly(context.WithoutCancel(ctx), holder)
+		}
 		return "", fmt.Errorf("create container %s from %s: %w", spec.Name, spec.Image, engineErr(err))
 	}
 	for _, w := range resp.Warnings {
@@ -89,7 +105,15 @@ func (d *Driver) Create(ctx context.Context, spec runtime.InstanceSpec) (string,
 // Start starts a created or stopped container; starting a running one is a
 // no-op.
 func (d *Driver) Start(ctx context.Context, id string) error {
-	if err := d.cli.ContainerStart(ctx, id, container.StartOptions{}); err != nil {
+	err := d.cli.ContainerStart(ctx, id, container.StartOptions{})
+	if isHolderDown(err) {
+		// The engine was restarted and stopped the holder: start it, then retry.
+		var started bool
+		if started, err = d.startHolderIfDown(ctx, id); started {
+			err = d.cli.ContainerStart(ctx, id, container.StartOptions{})
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("start container %s: %w", id, engineErr(err))
 	}
 	return nil
@@ -109,7 +133,15 @@ func (d *Driver) Stop(ctx context.Context, id string, grace time.Duration) error
 // Remove force-removes the container and its anonymous volumes. A container
 // that does not exist, or is already being removed, is not an error.
 func (d *Driver) Remove(ctx context.Context, id string) error {
+	var holder string
+	if c, err := d.cli.ContainerInspect(ctx, id); err == nil && c.Config != nil {
+		holder = c.Config.Labels[LabelHolder]
+	}
 	err := d.cli.ContainerRemove(ctx, id, container.RemoveOptions{Force: true, RemoveVolumes: true})
+	if holder != "" && (err == nil || cerrdefs.IsNotFound(err)) {
+		d.holderIPs.Delete(holder)
+		d.removeQuietly(ctx, holder)
+	}
 	switch {
 	case err == nil, cerrdefs.IsNotFound(err):
 		return nil
@@ -126,7 +158,7 @@ func (d *Driver) Inspect(ctx context.Context, id string) (runtime.Status, error)
 	if err != nil {
 		return runtime.Status{}, fmt.Errorf("inspect container %s: %w", id, engineErr(err))
 	}
-	return d.status(c), nil
+	return d.status(ctx, c), nil
 }
 
 // List returns the status of every container, in any state, whose labels
@@ -150,13 +182,13 @@ func (d *Driver) List(ctx context.Context, selector map[string]string) ([]runtim
 		if err != nil {
 			return nil, fmt.Errorf("list containers %v: inspect %s: %w", selector, s.ID, engineErr(err))
 		}
-		out = append(out, d.status(c))
+		out = append(out, d.status(ctx, c))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
 }
 
-func (d *Driver) status(c container.InspectResponse) runtime.Status {
+func (d *Driver) status(ctx context.Context, c container.InspectResponse) runtime.Status {
 	st := runtime.Status{ID: c.ID, Name: strings.TrimPrefix(c.Name, "/"), State: runtime.StateUnknown}
 	if c.Config != nil {
 		st.Labels = c.Config.Labels
@@ -179,8 +211,15 @@ func (d *Driver) status(c container.InspectResponse) runtime.Status {
 	st.FinishedAt = parseTime(c.State.FinishedAt)
 	if st.State == runtime.StateRunning && c.NetworkSettings != nil {
 		port, _ := strconv.Atoi(st.Labels[LabelPort])
-		if ep := c.NetworkSettings.Networks[d.network]; ep != nil && ep.IPAddress != "" && port > 0 {
-			st.Addr = ep.IPAddress + ":" + strconv.Itoa(port)
+		ip := ""
+		if ep := c.NetworkSettings.Networks[d.network]; ep != nil {
+			ip = ep.IPAddress
+		}
+		if hid := st.Labels[LabelHolder]; hid != "" {
+			ip = d.holderIP(ctx, hid)
+		}
+		if ip != "" && port > 0 {
+			st.Addr = ip + ":" + strconv.Itoa(port)
 		}
 	}
 	return st

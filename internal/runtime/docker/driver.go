@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -57,6 +58,11 @@ type Options struct {
 	// PidsLimit caps the processes in each container (default 512; a
 	// negative value means no limit).
 	PidsLimit int64
+	// HolderBinary, if set, is a statically linked berth binary: each
+	// instance then gets a network holder container (see holder.go) built
+	// from it, so that a stopped instance restarts into its kept network
+	// namespace. Without it instances join the bridge directly.
+	HolderBinary string
 }
 
 // Driver is a runtime.Driver and runtime.Builder over the Docker engine API.
@@ -65,6 +71,10 @@ type Driver struct {
 	network   string
 	pidsLimit int64
 	log       *slog.Logger
+	// holder is the network holder image ("" = no holders); holderIPs caches
+	// holder ID → IP.
+	holder    string
+	holderIPs sync.Map
 }
 
 var (
@@ -100,6 +110,14 @@ func New(ctx context.Context, opts Options) (*Driver, error) {
 	if err := d.ensureNetwork(ctx); err != nil {
 		cli.Close()
 		return nil, err
+	}
+	if opts.HolderBinary != "" {
+		img, err := d.holderImage(ctx, opts.HolderBinary)
+		if err != nil {
+			// Instances still work on the plain bridge, only wakes are slower.
+			d.log.Warn("network holders disabled", "err", err)
+		}
+		d.holder = img
 	}
 	return d, nil
 }
