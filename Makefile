@@ -4,7 +4,7 @@ GO ?= go
 BIN := bin/berth
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all setup build test demo demo-stop unit vet
+.PHONY: all setup build test demo demo-stop unit vet bench-wake
 
 all: build
 
@@ -32,3 +32,8 @@ demo: setup build
 
 demo-stop:
 	@bash scripts/demo.sh stop
+
+# Wake latency: Berth's stopped/paused wakes against docker start/unpause by
+# hand, alternated in one run (docs/benchmarks.md).
+bench-wake: setup
+	$(GO) test -run '^$$' -bench Wake -benchtime 1x -v ./bench/wake
