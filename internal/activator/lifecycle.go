@@ -120,7 +120,7 @@ func (a *Activator) instanceSpec(cfg App, instanceID string) runtime.InstanceSpe
 	for k, v := range cfg.Spec.Env {
 		env[k] = v
 	}
-	env["PORT"] = strconv.Itoa(cfg.Spec.Port)
+	env["PORT"] = strconv.Itoa(cfg.Spec.EnvPortValue())
 	env["BERTH_APP"] = cfg.Name
 	env["BERTH_NAMESPACE"] = cfg.Namespace
 	env["BERTH_REVISION"] = strconv.Itoa(cfg.Revision)
@@ -138,7 +138,7 @@ func (a *Activator) instanceSpec(cfg App, instanceID string) runtime.InstanceSpe
 		Name:      "berth-" + cfg.Namespace + "-" + cfg.Name + "-" + instanceID,
 		Image:     cfg.Image,
 		Env:       env,
-		Port:      cfg.Spec.Port,
+		Port:      cfg.Spec.EnvPortValue(),
 		Resources: cfg.Spec.Resources(),
 		Labels:    labels,
 	}
@@ -169,7 +169,7 @@ func (a *Activator) waitReady(ctx context.Context, cfg App, instanceID, containe
 		select {
 		case <-ctx.Done():
 			return "", &StartError{App: cfg.Key(), Instance: instanceID,
-				Err: fmt.Errorf("not ready within %s (is the app listening on port %d?): %w", a.opts.StartTimeout, cfg.Spec.Port, ctx.Err())}
+				Err: fmt.Errorf("not ready within %s (is the app listening on port %d?): %w", a.opts.StartTimeout, cfg.Spec.EnvPortValue(), ctx.Err())}
 		case <-time.After(delay):
 		}
 		delay = min(delay*2, 50*time.Millisecond)
