@@ -1,7 +1,9 @@
 // Package gateway is Berth's data plane: it routes each request by Host and
 // path to an app, asks the activator for a ready instance (which may mean
 // holding the request through a cold start), and streams the request to the
-// instance and the response back.
+// instance and the response back — over HTTP/1.1, or over HTTP/2 without TLS
+// for apps that speak it (gRPC). Clients may speak HTTP/1.1, h2c or HTTP/2
+// over TLS (see NewServer); WebSocket upgrades and streams pass through.
 package gateway
 
 import (
@@ -34,28 +36,49 @@ type Gateway struct {
 	act    Acquirer
 	log    *slog.Logger
 	routes atomic.Pointer[Table]
-	proxy  *httputil.ReverseProxy
+	// proxy speaks HTTP/1.1 to instances, h2cProxy HTTP/2 with prior knowledge.
+	proxy    *httputil.ReverseProxy
+	h2cProxy *httputil.ReverseProxy
 }
 
 // New returns a gateway with an empty routing table.
 func New(act Acquirer, log *slog.Logger) *Gateway {
 	g := &Gateway{act: act, log: log}
 	g.routes.Store(NewTable(nil))
-	transport := &http.Transport{
+	g.proxy = g.newProxy(newTransport(false))
+	g.h2cProxy = g.newProxy(newTransport(true))
+	return g
+}
+
+func (g *Gateway) newProxy(t http.RoundTripper) *httputil.ReverseProxy {
+	return &httputil.ReverseProxy{
+		Rewrite:       rewrite,
+		Transport:     t,
+		FlushInterval: -1, // stream: SSE and chunked answers reach the client as they come
+		BufferPool:    bufferPool{},
+		ErrorHandler:  g.proxyError,
+	}
+}
+
+// newTransport returns the transport to instances: HTTP/1.1 with keep-alive,
+// or, with h2c, HTTP/2 over cleartext with prior knowledge only (an instance
+// of an h2c app is not asked to upgrade; it must speak HTTP/2 at once).
+func newTransport(h2c bool) *http.Transport {
+	t := &http.Transport{
 		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		MaxIdleConns:          0, // no global cap; per instance below
 		MaxIdleConnsPerHost:   256,
 		IdleConnTimeout:       90 * time.Second,
 		ExpectContinueTimeout: time.Second,
 	}
-	g.proxy = &httputil.ReverseProxy{
-		Rewrite:       rewrite,
-		Transport:     transport,
-		FlushInterval: -1, // stream: SSE and chunked answers reach the client as they come
-		BufferPool:    bufferPool{},
-		ErrorHandler:  g.proxyError,
+	if h2c {
+		var p http.Protocols
+		p.SetUnencryptedHTTP2(true)
+		t.Protocols = &p
+		// Ping idle connections so that a dead instance is noticed.
+		t.HTTP2 = &http.HTTP2Config{SendPingTimeout: 15 * time.Second}
 	}
-	return g
+	return t
 }
 
 // SetRoutes swaps in a new routing table.
@@ -90,7 +113,12 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if lease.ColdStart != nil {
 		w.Header().Set(ColdStartHeader, activator.FormatPhases(lease.ColdStart))
 	}
-	g.proxy.ServeHTTP(w, r.WithContext(context.WithValue(ctx, addrKey{}, lease.Addr)))
+	proxy := g.proxy
+	// Upgrades (WebSocket) are HTTP/1.1 only, whatever the app speaks.
+	if target.Protocol == UpstreamH2C && r.Header.Get("Upgrade") == "" {
+		proxy = g.h2cProxy
+	}
+	proxy.ServeHTTP(w, r.WithContext(context.WithValue(ctx, addrKey{}, lease.Addr)))
 }
 
 func (g *Gateway) acquireError(w http.ResponseWriter, r *http.Request, t *Target, err error) {
