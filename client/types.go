@@ -38,8 +38,11 @@ type Instance struct {
 	ContainerID string `json:"container_id"`
 	Revision    int    `json:"revision"`
 	// State is one of "starting", "ready", "stopping", "sleeping", "failed".
-	State      string    `json:"state"`
-	Addr       string    `json:"addr,omitempty"`
+	State string `json:"state"`
+	Addr  string `json:"addr,omitempty"`
+	// Port is the port the instance is served on: the manifest's, or the
+	// discovered one when the manifest says port: auto (0 until known).
+	Port       int       `json:"port,omitempty"`
 	InFlight   int       `json:"in_flight"`
 	CreatedAt  time.Time `json:"created_at"`
 	StartedAt  time.Time `json:"started_at,omitzero"`

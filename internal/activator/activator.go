@@ -166,10 +166,13 @@ type InstanceView struct {
 	Revision    int
 	State       string
 	Addr        string
-	InFlight    int
-	CreatedAt   time.Time
-	StartedAt   time.Time
-	LastActive  time.Time
+	// Port is the port the instance is served on (Addr's), once ready:
+	// the manifest's, or the discovered one with `port: auto`.
+	Port       int
+	InFlight   int
+	CreatedAt  time.Time
+	StartedAt  time.Time
+	LastActive time.Time
 }
 
 // AppView is a read-only copy of an app's runtime state.
@@ -193,7 +196,7 @@ func (a *Activator) View(ns, name string) (AppView, error) {
 		v.InFlight += in.inflight
 		v.Instances = append(v.Instances, InstanceView{
 			ID: in.id, ContainerID: in.containerID, Revision: in.revision, State: in.state.String(),
-			Addr: in.addr, InFlight: in.inflight, CreatedAt: in.createdAt, StartedAt: in.startedAt, LastActive: in.lastActive,
+			Addr: in.addr, Port: addrPort(in.addr), InFlight: in.inflight, CreatedAt: in.createdAt, StartedAt: in.startedAt, LastActive: in.lastActive,
 		})
 		switch {
 		case in.state == stateReady:

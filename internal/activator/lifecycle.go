@@ -138,20 +138,24 @@ func (a *Activator) instanceSpec(cfg App, instanceID string) runtime.InstanceSpe
 		Name:      "berth-" + cfg.Namespace + "-" + cfg.Name + "-" + instanceID,
 		Image:     cfg.Image,
 		Env:       env,
-		Port:      cfg.Spec.EnvPortValue(),
+		Port:      int(cfg.Spec.Port), // 0 (auto): discovered by waitReady
+		Isolation: cfg.Spec.Isolation,
 		Resources: cfg.Spec.Resources(),
 		Labels:    labels,
 	}
 }
 
 // waitReady polls until the instance accepts connections (or answers its
-// health path), watching the container so an exit fails fast.
+// health path), watching the container so an exit fails fast. With
+// `port: auto` it also discovers the port (see target).
 func (a *Activator) waitReady(ctx context.Context, cfg App, instanceID, containerID string) (string, error) {
-	var addr string
+	var t readyTarget
 	delay := 5 * time.Millisecond
 	lastInspect := time.Time{}
 	for {
-		if addr == "" || time.Since(lastInspect) > 200*time.Millisecond {
+		// Inspect (and discover) at once while there is nowhere to probe,
+		// then every 200 ms.
+		if t.addr == "" || time.Since(lastInspect) > 200*time.Millisecond {
 			st, err := a.opts.Driver.Inspect(ctx, containerID)
 			lastInspect = time.Now()
 			if err != nil {
@@ -161,15 +165,14 @@ func (a *Activator) waitReady(ctx context.Context, cfg App, instanceID, containe
 				return "", &StartError{App: cfg.Key(), Instance: instanceID, Exited: true, ExitCode: st.ExitCode,
 					LogTail: a.logTail(ctx, containerID), Err: errors.New("exited during start")}
 			}
-			addr = st.Addr
+			t = a.target(ctx, cfg, containerID, st)
 		}
-		if addr != "" && probe(ctx, addr, cfg.Spec.Health.Path) {
-			return addr, nil
+		if t.addr != "" && probe(ctx, t.addr, cfg.Spec.Health.Path) {
+			return t.addr, nil
 		}
 		select {
 		case <-ctx.Done():
-			return "", &StartError{App: cfg.Key(), Instance: instanceID,
-				Err: fmt.Errorf("not ready within %s (is the app listening on port %d?): %w", a.opts.StartTimeout, cfg.Spec.EnvPortValue(), ctx.Err())}
+			return "", &StartError{App: cfg.Key(), Instance: instanceID, Err: notReadyError(cfg, a.opts.StartTimeout, t, ctx.Err())}
 		case <-time.After(delay):
 		}
 		delay = min(delay*2, 50*time.Millisecond)

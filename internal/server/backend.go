@@ -201,7 +201,7 @@ func (p *platform) describe(sv store.Serving) client.App {
 	a.Status, a.InFlight, a.LastError = v.Status, v.InFlight, v.LastError
 	for _, in := range v.Instances {
 		a.Instances = append(a.Instances, client.Instance{
-			ID: in.ID, ContainerID: in.ContainerID, Revision: in.Revision, State: in.State, Addr: in.Addr,
+			ID: in.ID, ContainerID: in.ContainerID, Revision: in.Revision, State: in.State, Addr: in.Addr, Port: in.Port,
 			InFlight: in.InFlight, CreatedAt: in.CreatedAt, StartedAt: in.StartedAt, LastActive: in.LastActive,
 		})
 	}

@@ -178,9 +178,11 @@ func (d *Driver) status(c container.InspectResponse) runtime.Status {
 	st.StartedAt = parseTime(c.State.StartedAt)
 	st.FinishedAt = parseTime(c.State.FinishedAt)
 	if st.State == runtime.StateRunning && c.NetworkSettings != nil {
-		port, _ := strconv.Atoi(st.Labels[LabelPort])
-		if ep := c.NetworkSettings.Networks[d.network]; ep != nil && ep.IPAddress != "" && port > 0 {
-			st.Addr = ep.IPAddress + ":" + strconv.Itoa(port)
+		if ep := c.NetworkSettings.Networks[d.network]; ep != nil && ep.IPAddress != "" {
+			st.IP = ep.IPAddress
+			if port, _ := strconv.Atoi(st.Labels[LabelPort]); port > 0 {
+				st.Addr = ep.IPAddress + ":" + strconv.Itoa(port)
+			}
 		}
 	}
 	return st
