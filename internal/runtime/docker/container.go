@@ -76,6 +76,10 @@ func (d *Driver) Create(ctx context.Context, spec runtime.InstanceSpec) (string,
 	netCfg := &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{d.network: {}}}
 
 	resp, err := d.cli.ContainerCreate(ctx, cfg, host, netCfg, nil, spec.Name)
+	if err != nil && ociRuntime != "" && strings.Contains(strings.ToLower(err.Error()), "unknown runtime") {
+		return "", fmt.Errorf("create container %s: isolation %s needs the %q runtime registered with the engine (run scripts/setup.sh): %w",
+			spec.Name, spec.Isolation, ociRuntime, engineErr(err))
+	}
 	if err != nil {
 		return "", fmt.Errorf("create container %s from %s: %w", spec.Name, spec.Image, engineErr(err))
 	}
