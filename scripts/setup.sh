@@ -45,6 +45,10 @@ try:
     cfg = json.loads(text) if text.strip() else {}
 except FileNotFoundError:
     cfg = {}
+except json.JSONDecodeError as e:
+    sys.exit(f"setup: {path} is not valid JSON ({e}); fix it, then run scripts/setup.sh again")
+if not isinstance(cfg, dict) or not isinstance(cfg.get("runtimes", {}), dict):
+    sys.exit(f'setup: {path} must be a JSON object whose "runtimes" is an object')
 want = {"path": runsc, "runtimeArgs": ["--network=host"]}
 runtimes = cfg.setdefault("runtimes", {})
 if runtimes.get("runsc") == want:
