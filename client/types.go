@@ -58,8 +58,11 @@ type Instance struct {
 	// State is one of "starting", "ready", "draining", "stopping", "sleeping", "removing", "failed".
 	State string `json:"state"`
 	// Sleep is the tier of a sleeping instance: "pause" or "stop".
-	Sleep      string    `json:"sleep,omitempty"`
-	Addr       string    `json:"addr,omitempty"`
+	Sleep string `json:"sleep,omitempty"`
+	Addr  string `json:"addr,omitempty"`
+	// Port is the port the instance is served on: the manifest's, or the
+	// discovered one when the manifest says port: auto (0 until known).
+	Port       int       `json:"port,omitempty"`
 	InFlight   int       `json:"in_flight"`
 	CreatedAt  time.Time `json:"created_at"`
 	StartedAt  time.Time `json:"started_at,omitzero"`

@@ -206,8 +206,11 @@ type InstanceView struct {
 	// State is starting, ready, draining, stopping, sleeping, removing or failed.
 	State string
 	// Sleep is the tier a sleeping instance is in: pause or stop.
-	Sleep      string
-	Addr       string
+	Sleep string
+	Addr  string
+	// Port is the port the instance is served on (Addr's), once ready:
+	// the manifest's, or the discovered one with `port: auto`.
+	Port       int
 	InFlight   int
 	CreatedAt  time.Time
 	StartedAt  time.Time
@@ -246,7 +249,7 @@ func (a *Activator) View(ns, name string) (AppView, error) {
 		}
 		v.Instances = append(v.Instances, InstanceView{
 			ID: in.id, ContainerID: in.containerID, Revision: in.revision, State: st, Sleep: in.sleepMode,
-			Addr: in.addr, InFlight: in.inflight, CreatedAt: in.createdAt, StartedAt: in.startedAt, LastActive: in.lastActive,
+			Addr: in.addr, Port: addrPort(in.addr), InFlight: in.inflight, CreatedAt: in.createdAt, StartedAt: in.startedAt, LastActive: in.lastActive,
 		})
 		switch {
 		case in.state == stateReady:

@@ -126,10 +126,12 @@ func (a *Activator) unpause(ctx context.Context, instanceID, containerID, addr s
 	}
 	if addr == "" { // adopted while paused: the engine reports no address then
 		st, err := a.opts.Driver.Inspect(ctx, containerID)
-		if err != nil || st.Addr == "" {
+		if err == nil {
+			addr = a.target(ctx, cfg, containerID, st).addr
+		}
+		if addr == "" {
 			return nil, "", &StartError{App: cfg.Key(), Instance: instanceID, Err: fmt.Errorf("no address after unpause: %v", err)}
 		}
-		addr = st.Addr
 	}
 	return []Phase{{"unpause", time.Since(t)}}, addr, nil
 }
@@ -176,7 +178,7 @@ func (a *Activator) instanceSpec(cfg App, instanceID string) runtime.InstanceSpe
 	for k, v := range cfg.Spec.Env {
 		env[k] = v
 	}
-	env["PORT"] = strconv.Itoa(cfg.Spec.Port)
+	env["PORT"] = strconv.Itoa(cfg.Spec.EnvPortValue())
 	env["BERTH_APP"] = cfg.Name
 	env["BERTH_NAMESPACE"] = cfg.Namespace
 	env["BERTH_REVISION"] = strconv.Itoa(cfg.Revision)
@@ -194,20 +196,24 @@ func (a *Activator) instanceSpec(cfg App, instanceID string) runtime.InstanceSpe
 		Name:      "berth-" + cfg.Namespace + "-" + cfg.Name + "-" + instanceID,
 		Image:     cfg.Image,
 		Env:       env,
-		Port:      cfg.Spec.Port,
+		Port:      int(cfg.Spec.Port), // 0 (auto): discovered by waitReady
+		Isolation: cfg.Spec.Isolation,
 		Resources: cfg.Spec.Resources(),
 		Labels:    labels,
 	}
 }
 
 // waitReady polls until the instance accepts connections (or answers its
-// health path), watching the container so an exit fails fast.
+// health path), watching the container so an exit fails fast. With
+// `port: auto` it also discovers the port (see target).
 func (a *Activator) waitReady(ctx context.Context, cfg App, instanceID, containerID string) (string, error) {
-	var addr string
+	var t readyTarget
 	delay := 5 * time.Millisecond
 	lastInspect := time.Time{}
 	for {
-		if addr == "" || time.Since(lastInspect) > 200*time.Millisecond {
+		// Inspect (and discover) at once while there is nowhere to probe,
+		// then every 200 ms.
+		if t.addr == "" || time.Since(lastInspect) > 200*time.Millisecond {
 			st, err := a.opts.Driver.Inspect(ctx, containerID)
 			lastInspect = time.Now()
 			if err != nil {
@@ -217,15 +223,14 @@ func (a *Activator) waitReady(ctx context.Context, cfg App, instanceID, containe
 				return "", &StartError{App: cfg.Key(), Instance: instanceID, Exited: true, ExitCode: st.ExitCode,
 					LogTail: a.logTail(ctx, containerID), Err: errors.New("exited during start")}
 			}
-			addr = st.Addr
+			t = a.target(ctx, cfg, containerID, st)
 		}
-		if addr != "" && probe(ctx, addr, cfg.Spec.Health.Path) {
-			return addr, nil
+		if t.addr != "" && probe(ctx, t.addr, cfg.Spec.Health.Path) {
+			return t.addr, nil
 		}
 		select {
 		case <-ctx.Done():
-			return "", &StartError{App: cfg.Key(), Instance: instanceID,
-				Err: fmt.Errorf("not ready within %s (is the app listening on port %d?): %w", a.opts.StartTimeout, cfg.Spec.Port, ctx.Err())}
+			return "", &StartError{App: cfg.Key(), Instance: instanceID, Err: notReadyError(cfg, a.opts.StartTimeout, t, ctx.Err())}
 		case <-time.After(delay):
 		}
 		delay = min(delay*2, 50*time.Millisecond)

@@ -268,14 +268,14 @@ func TestStatusLogsRm(t *testing.T) {
 		URL: "http://web.localhost:8080/", URLs: []string{"http://web.localhost:8080/", "http://localhost:8080/web"},
 		Image: "berth.local/default/web:r2", ImageID: "sha256:0123456789abcdef0123", ImageSize: 23_400_000,
 		CreatedAt: now.Add(-3 * time.Hour), UpdatedAt: now.Add(-time.Minute), LastError: "exit 1\npanic: boom",
-		Instances: []client.Instance{{ID: "web-r2-a1", State: "ready", Addr: "172.18.0.5:8080", InFlight: 1,
+		Instances: []client.Instance{{ID: "web-r2-a1", State: "ready", Addr: "172.18.0.5:8080", Port: 8080, InFlight: 1,
 			CreatedAt: now.Add(-10 * time.Second), LastActive: now.Add(-2 * time.Second)}},
 	}
 	env := map[string]string{"BERTH_DATA": dataDir(t, f.srv.URL, goodToken)}
 
 	r := runCLI(t, env, "status", "web")
 	for _, want := range []string{"revision:", "ready (1 in flight, 0 queued)", "http://localhost:8080/web", "sha256:0123456789ab)", "23 MB",
-		"last error:\n  exit 1\n  panic: boom\n", "ID", "LAST-ACTIVE", "web-r2-a1", "172.18.0.5:8080", "2s ago"} {
+		"last error:\n  exit 1\n  panic: boom\n", "ID", "PORT", "LAST-ACTIVE", "web-r2-a1", "172.18.0.5:8080   8080", "2s ago"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("status output lacks %q:\n%s", want, r.stdout)
 		}

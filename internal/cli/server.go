@@ -30,7 +30,8 @@ On first start the data directory gets admin.token (the API's bearer token, mode
 while running, server.json there tells the other commands where the API listens.`,
 		Example: `  berth server
   berth server --data /srv/berth --http :80 --domain apps.example.com
-  berth server --api 127.0.0.1:0 --http 127.0.0.1:0   # random ports, see DATA/server.json`,
+  berth server --api 127.0.0.1:0 --http 127.0.0.1:0   # random ports, see DATA/server.json
+  berth server --tls-cert cert.pem --tls-key key.pem   # also HTTP/2 and HTTP/1.1 over TLS on :8443`,
 		Args: exactArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			lvl, ok := logLevels[level]
@@ -47,7 +48,10 @@ while running, server.json there tells the other commands where the API listens.
 	fl := cmd.Flags()
 	fl.StringVar(&cfg.DataDir, "data", e.defaultDataDir(), "data directory: the store, admin.token and server.json (env "+envData+")")
 	fl.StringVar(&cfg.APIAddr, "api", "127.0.0.1:7070", "control API listen address")
-	fl.StringVar(&cfg.HTTPAddr, "http", ":8080", "gateway listen address, where apps are served")
+	fl.StringVar(&cfg.HTTPAddr, "http", ":8080", "gateway listen address, where apps are served (HTTP/1.1 and h2c)")
+	fl.StringVar(&cfg.HTTPSAddr, "https", "", "gateway TLS listen address (HTTP/2 and HTTP/1.1 by ALPN); default "+server.DefaultHTTPSAddr+" when --tls-cert and --tls-key are set, else none")
+	fl.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM file of the TLS listener's certificate (chain); needs --tls-key")
+	fl.StringVar(&cfg.TLSKey, "tls-key", "", "PEM file of the TLS listener's private key; needs --tls-cert")
 	fl.StringVar(&cfg.Network, "network", "berth", "Docker network the app containers join")
 	fl.StringVar(&cfg.Domain, "domain", "localhost", "domain of default app hosts: APP.DOMAIN")
 	fl.StringVar(&level, "log-level", "info", "log level: debug, info, warn or error")

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -19,7 +20,8 @@ func newStatusCmd(e *env) *cobra.Command {
 		Use:   "status APP",
 		Short: "Show an app and its instances",
 		Long: `Show an app: serving revision, status, URLs, image and its size, the last failed start if
-any, and its instances (container state, address, requests in flight, age, last activity).
+any, and its instances (container state, address, port — discovered with port: auto —, requests in
+flight, age, last activity).
 -o json prints the API's App, including the validated manifest with defaults ("spec").`,
 		Example: `  berth status hello
   berth status hello -o json`,
@@ -97,13 +99,17 @@ func printStatus(w io.Writer, a *client.App, now time.Time) error {
 		return err
 	}
 	tw = newTable(w)
-	fmt.Fprintln(tw, "ID\tSTATE\tSLEEP\tADDR\tIN-FLIGHT\tAGE\tLAST-ACTIVE")
+	fmt.Fprintln(tw, "ID\tSTATE\tSLEEP\tADDR\tPORT\tIN-FLIGHT\tAGE\tLAST-ACTIVE")
 	for _, in := range a.Instances {
 		last := "-"
 		if !in.LastActive.IsZero() {
 			last = age(in.LastActive, now) + " ago"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", in.ID, orDash(in.State), orDash(in.Sleep), orDash(in.Addr), in.InFlight, age(in.CreatedAt, now), last)
+		port := "-"
+		if in.Port > 0 {
+			port = strconv.Itoa(in.Port)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", in.ID, orDash(in.State), orDash(in.Sleep), orDash(in.Addr), port, in.InFlight, age(in.CreatedAt, now), last)
 	}
 	return tw.Flush()
 }

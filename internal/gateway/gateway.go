@@ -1,7 +1,9 @@
 // Package gateway is Berth's data plane: it routes each request by Host and
 // path to an app, asks the activator for a ready instance (which may mean
 // holding the request through a cold start), and streams the request to the
-// instance and the response back.
+// instance and the response back — over HTTP/1.1, or over HTTP/2 without TLS
+// for apps that speak it (gRPC). Clients may speak HTTP/1.1, h2c or HTTP/2
+// over TLS (see NewServer); WebSocket upgrades and streams pass through.
 package gateway
 
 import (
@@ -34,32 +36,62 @@ type Acquirer interface {
 
 // Gateway is an http.Handler.
 type Gateway struct {
-	act     Acquirer
-	log     *slog.Logger
-	routes  atomic.Pointer[Table]
-	proxy   *httputil.ReverseProxy
-	metrics *metrics.Set
+	act    Acquirer
+	log    *slog.Logger
+	routes atomic.Pointer[Table]
+	// proxy speaks HTTP/1.1 to instances, h2cProxy HTTP/2 with prior knowledge.
+	proxy    *httputil.ReverseProxy
+	h2cProxy *httputil.ReverseProxy
+	metrics  *metrics.Set
 }
 
 // New returns a gateway with an empty routing table. m may be nil.
 func New(act Acquirer, log *slog.Logger, m *metrics.Set) *Gateway {
 	g := &Gateway{act: act, log: log, metrics: m}
 	g.routes.Store(NewTable(nil))
-	transport := &http.Transport{
+	g.proxy = g.newProxy(newTransport(false))
+	g.h2cProxy = g.newProxy(newTransport(true))
+	return g
+}
+
+func (g *Gateway) newProxy(t http.RoundTripper) *httputil.ReverseProxy {
+	return &httputil.ReverseProxy{
+		Rewrite:       rewrite,
+		Transport:     t,
+		FlushInterval: -1, // stream: SSE and chunked answers reach the client as they come
+		BufferPool:    bufferPool{},
+		ErrorHandler:  g.proxyError,
+	}
+}
+
+// newTransport returns the transport to instances: HTTP/1.1 with keep-alive,
+// or, with h2c, HTTP/2 over cleartext with prior knowledge only (an instance
+// of an h2c app is not asked to upgrade; it must speak HTTP/2 at once).
+func newTransport(h2c bool) *http.Transport {
+	t := &http.Transport{
 		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		MaxIdleConns:          0, // no global cap; per instance below
 		MaxIdleConnsPerHost:   256,
 		IdleConnTimeout:       90 * time.Second,
 		ExpectContinueTimeout: time.Second,
 	}
-	g.proxy = &httputil.ReverseProxy{
-		Rewrite:       rewrite,
-		Transport:     transport,
-		FlushInterval: -1, // stream: SSE and chunked answers reach the client as they come
-		BufferPool:    bufferPool{},
-		ErrorHandler:  g.proxyError,
+	if h2c {
+		var p http.Protocols
+		p.SetUnencryptedHTTP2(true)
+		t.Protocols = &p
+		// Ping idle connections so that a dead instance is noticed.
+		t.HTTP2 = &http.HTTP2Config{SendPingTimeout: 15 * time.Second}
 	}
-	return g
+	return t
+}
+
+// proxyFor picks the proxy that speaks the app's protocol. Upgrades
+// (WebSocket) are HTTP/1.1 only, whatever the app speaks.
+func (g *Gateway) proxyFor(t *Target, r *http.Request) *httputil.ReverseProxy {
+	if t.Protocol == UpstreamH2C && r.Header.Get("Upgrade") == "" {
+		return g.h2cProxy
+	}
+	return g.proxy
 }
 
 // SetRoutes swaps in a new routing table.
@@ -107,7 +139,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if lease.ColdStart != nil {
 		w.Header().Set(ColdStartHeader, activator.FormatPhases(lease.ColdStart))
 	}
-	g.proxy.ServeHTTP(w, r.WithContext(context.WithValue(ctx, attemptKey{}, &attempt{lease: lease, target: target})))
+	g.proxyFor(target, r).ServeHTTP(w, r.WithContext(context.WithValue(ctx, attemptKey{}, &attempt{lease: lease, target: target})))
 }
 
 func (g *Gateway) acquireError(w http.ResponseWriter, r *http.Request, t *Target, err error) {
@@ -186,7 +218,7 @@ func (g *Gateway) retry(w http.ResponseWriter, r *http.Request, at *attempt) {
 		w.Header().Set(ColdStartHeader, activator.FormatPhases(lease.ColdStart))
 	}
 	next := &attempt{lease: lease, target: at.target, retried: true}
-	g.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), attemptKey{}, next)))
+	g.proxyFor(at.target, r).ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), attemptKey{}, next)))
 }
 
 // statusRecorder remembers the status code for metrics. Unwrap lets the

@@ -13,7 +13,20 @@ type Target struct {
 	Name      string
 	// RequestTimeout bounds the whole request, cold start included.
 	RequestTimeout time.Duration
+	// Protocol is what the gateway speaks to the app's instances:
+	// UpstreamHTTP1 (also "") or UpstreamH2C.
+	Protocol Upstream
 }
+
+// Upstream is a protocol the gateway speaks to instances.
+type Upstream string
+
+const (
+	// UpstreamHTTP1 is HTTP/1.1 (the default).
+	UpstreamHTTP1 Upstream = "http1"
+	// UpstreamH2C is HTTP/2 over cleartext with prior knowledge (h2c, gRPC).
+	UpstreamH2C Upstream = "h2c"
+)
 
 // Route maps a host, a path prefix, or both, to a target. An empty Host
 // matches any host; an empty Path matches every path.

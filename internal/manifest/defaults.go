@@ -17,7 +17,8 @@ const (
 	DefaultCPU    = "125m"
 	DefaultMemory = "512Mi"
 
-	// DefaultPort is the port the app is expected to listen on.
+	// DefaultPort is what PORT is set to when port is auto (absent); port
+	// discovery prefers it when the app listens there.
 	DefaultPort = 8080
 	// DefaultConcurrency is scale.concurrency: requests one instance serves at once.
 	DefaultConcurrency = 10
@@ -65,6 +66,23 @@ const (
 	MaxMemoryBytes = 256 << 30
 )
 
+// Protocols an app may speak (protocol).
+const (
+	ProtocolHTTP1 = "http1"
+	ProtocolH2C   = "h2c"
+	ProtocolGRPC  = "grpc"
+	// DefaultProtocol is protocol's default.
+	DefaultProtocol = ProtocolHTTP1
+)
+
+// Isolations an app may run under (isolation).
+const (
+	IsolationRunc   = "runc"
+	IsolationGVisor = "gvisor"
+	// DefaultIsolation is isolation's default.
+	DefaultIsolation = IsolationRunc
+)
+
 // Reserved names.
 const (
 	// EnvPort is the variable Berth sets to the app's port; env may not set it.
@@ -100,8 +118,11 @@ func (m *Manifest) setDefaults() {
 			m.Build.Dockerfile = DefaultDockerfile
 		}
 	}
-	if m.Port == 0 {
-		m.Port = DefaultPort
+	if m.Protocol == "" {
+		m.Protocol = DefaultProtocol
+	}
+	if m.Isolation == "" {
+		m.Isolation = DefaultIsolation
 	}
 	switch {
 	case m.Slot == "" && m.CPU == "" && m.Memory == "":
@@ -124,6 +145,21 @@ func (m *Manifest) setDefaults() {
 		m.Limits.RequestTimeout = Duration(DefaultRequestTimeout)
 	}
 	m.setScalingDefaults()
+}
+
+// EnvPortValue is the value of PORT in the app's environment: the port, or
+// DefaultPort when the port is discovered.
+func (m *Manifest) EnvPortValue() int {
+	if m.Port.Auto() {
+		return DefaultPort
+	}
+	return int(m.Port)
+}
+
+// UpstreamHTTP2 reports whether the gateway speaks HTTP/2 without TLS (h2c,
+// prior knowledge) to the app's instances.
+func (m *Manifest) UpstreamHTTP2() bool {
+	return m.Protocol == ProtocolH2C || m.Protocol == ProtocolGRPC
 }
 
 // DefaultHost is the host every app answers on: its name under the server's

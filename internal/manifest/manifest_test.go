@@ -19,6 +19,8 @@ const full = `# every field
 name: gif-maker
 image: registry.example.com:5000/media/gif-maker:1.2
 port: 3000
+protocol: grpc
+isolation: gvisor
 env:
   LOG_LEVEL: info
   EMPTY: ""
@@ -48,11 +50,13 @@ func TestParseMinimalGetsEveryDefault(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := &Manifest{
-		Name:  "web",
-		Build: &Build{Context: DefaultBuildContext, Dockerfile: DefaultDockerfile},
-		Port:  DefaultPort,
-		Slot:  DefaultSlot,
-		Scale: Scale{Max: DefaultMax, Concurrency: DefaultConcurrency, Target: DefaultTarget, Queue: DefaultQueue, Window: Duration(DefaultWindow)},
+		Name:      "web",
+		Build:     &Build{Context: DefaultBuildContext, Dockerfile: DefaultDockerfile},
+		Port:      PortAuto,
+		Protocol:  DefaultProtocol,
+		Isolation: DefaultIsolation,
+		Slot:      DefaultSlot,
+		Scale:     Scale{Max: DefaultMax, Concurrency: DefaultConcurrency, Target: DefaultTarget, Queue: DefaultQueue, Window: Duration(DefaultWindow)},
 		Limits: Limits{IdleTimeout: Duration(time.Minute), MaxDuration: Duration(5 * time.Minute), RequestTimeout: Duration(60 * time.Second),
 			DrainTimeout: Duration(DefaultDrainTimeout)},
 		Sleep: Sleep{{Mode: SleepStop, After: Duration(time.Minute)}},
@@ -68,13 +72,15 @@ func TestParseFull(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := &Manifest{
-		Name:   "gif-maker",
-		Image:  "registry.example.com:5000/media/gif-maker:1.2",
-		Port:   3000,
-		Env:    map[string]string{"LOG_LEVEL": "info", "EMPTY": ""},
-		CPU:    "500m",
-		Memory: "1Gi",
-		Scale:  Scale{Max: DefaultMax, Concurrency: 50, Target: DefaultTarget, Queue: DefaultQueue, Window: Duration(DefaultWindow)},
+		Name:      "gif-maker",
+		Image:     "registry.example.com:5000/media/gif-maker:1.2",
+		Port:      3000,
+		Protocol:  ProtocolGRPC,
+		Isolation: IsolationGVisor,
+		Env:       map[string]string{"LOG_LEVEL": "info", "EMPTY": ""},
+		CPU:       "500m",
+		Memory:    "1Gi",
+		Scale:     Scale{Max: DefaultMax, Concurrency: 50, Target: DefaultTarget, Queue: DefaultQueue, Window: Duration(DefaultWindow)},
 		Limits: Limits{IdleTimeout: Duration(90 * time.Second), MaxDuration: Duration(10 * time.Minute), RequestTimeout: Duration(150 * time.Second),
 			DrainTimeout: Duration(DefaultDrainTimeout)},
 		Sleep:  Sleep{{Mode: SleepStop, After: Duration(90 * time.Second)}},
@@ -132,9 +138,13 @@ var badCases = []struct {
 	{"context absolute", "name: web\nbuild: {context: /src}\n", "build.context", "must be a path relative to", 2},
 	{"context escapes", "name: web\nbuild:\n  context: a/../../b\n", "build.context", `must stay inside the directory of the manifest`, 3},
 	{"dockerfile escapes", "name: web\nbuild:\n  dockerfile: ../Dockerfile\n", "build.dockerfile", "must stay inside build.context", 3},
-	{"port too big", "name: web\nport: 70000\n", "port", "must be between 1 and 65535", 2},
-	{"port negative", "name: web\nport: -1\n", "port", "must be between 1 and 65535", 2},
-	{"port quoted", "name: web\nport: '80'\n", "port", "must be a whole number between 1 and 65535", 2},
+	{"port too big", "name: web\nport: 70000\n", "port", "must be a whole number between 1 and 65535, or \"auto\"", 2},
+	{"port negative", "name: web\nport: -1\n", "port", "must be a whole number between 1 and 65535", 2},
+	{"port quoted", "name: web\nport: '80'\n", "port", "write it without quotes", 2},
+	{"port word", "name: web\nport: automatic\n", "port", `or "auto" to discover`, 2},
+	{"port list", "name: web\nport: [80]\n", "port", "not a list", 2},
+	{"protocol", "name: web\nprotocol: http2\n", "protocol", "must be one of http1, h2c, grpc", 2},
+	{"isolation", "name: web\nisolation: kata\n", "isolation", "must be one of runc, gvisor", 2},
 	{"env PORT", "name: web\nenv:\n  PORT: '80'\n", "env.PORT", "is reserved: Berth sets PORT", 3},
 	{"env BERTH_", "name: web\nenv: {BERTH_APP: x}\n", "env.BERTH_APP", "names starting with BERTH_ are set by Berth", 2},
 	{"env bad name", "name: web\nenv: {LOG-LEVEL: x}\n", "env.LOG-LEVEL", "names must be letters, digits and '_'", 2},
@@ -268,7 +278,7 @@ func TestValidateFillsDefaults(t *testing.T) {
 	if err := m.Validate("x"); err != nil {
 		t.Fatal(err)
 	}
-	if m.Build != nil || m.Port != DefaultPort || m.Slot != DefaultSlot || m.Limits.IdleTimeout.D() != DefaultIdleTimeout {
+	if m.Build != nil || !m.Port.Auto() || m.Protocol != ProtocolHTTP1 || m.Isolation != IsolationRunc || m.Slot != DefaultSlot || m.Limits.IdleTimeout.D() != DefaultIdleTimeout {
 		t.Errorf("defaults not filled: %+v", m)
 	}
 }
@@ -395,5 +405,46 @@ func TestExplicitZeroIsAnError(t *testing.T) {
 		if !errors.As(err, &ve) || len(ve.Problems) != 1 || ve.Problems[0].Field != tc.field || !strings.Contains(ve.Problems[0].Message, "between") {
 			t.Errorf("Parse(%q) = %v; want one problem on %s naming the range", tc.yaml, err, tc.field)
 		}
+	}
+}
+
+// TestPortAutoAndNumber: port is a number or "auto", absent is auto, and
+// both survive the JSON round trip through the store.
+func TestPortAutoAndNumber(t *testing.T) {
+	for _, tc := range []struct {
+		yaml     string
+		want     Port
+		json     string
+		envValue int
+	}{
+		{"name: a\n", PortAuto, `"auto"`, DefaultPort},
+		{"name: a\nport: auto\n", PortAuto, `"auto"`, DefaultPort},
+		{"name: a\nport: 9123\n", 9123, `9123`, 9123},
+	} {
+		m, err := Parse("berth.yaml", []byte(tc.yaml))
+		if err != nil {
+			t.Fatalf("Parse(%q): %v", tc.yaml, err)
+		}
+		if m.Port != tc.want || m.EnvPortValue() != tc.envValue {
+			t.Errorf("Parse(%q): port %v, PORT %d; want %v, %d", tc.yaml, m.Port, m.EnvPortValue(), tc.want, tc.envValue)
+		}
+		b, err := json.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(b), `"port":`+tc.json) {
+			t.Errorf("JSON of %q = %s; want port %s", tc.yaml, b, tc.json)
+		}
+		var back Manifest
+		if err := json.Unmarshal(b, &back); err != nil || back.Port != tc.want {
+			t.Errorf("JSON round trip of %q: port %v, %v; want %v", tc.yaml, back.Port, err, tc.want)
+		}
+	}
+	var old Manifest // a revision stored before port discovery
+	if err := json.Unmarshal([]byte(`{"name":"a","port":8080}`), &old); err != nil || old.Port != 8080 {
+		t.Errorf("old stored port: %v, %v", old.Port, err)
+	}
+	if err := json.Unmarshal([]byte(`{"name":"a","port":"8080"}`), &old); err == nil {
+		t.Error("a JSON port string other than \"auto\" was accepted")
 	}
 }

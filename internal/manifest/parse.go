@@ -135,7 +135,6 @@ func explicitZeros(m *Manifest, w *schemaWalker) problems {
 		path string
 		zero bool
 	}{
-		{"port", m.Port == 0},
 		{"scale.concurrency", m.Scale.Concurrency == 0},
 	} {
 		if f.zero && present(f.path) && !w.isBad(f.path) {

@@ -10,8 +10,12 @@ type Manifest struct {
 	Image string `yaml:"image,omitempty" json:"image,omitempty"`
 	// Build builds the image from a Dockerfile.
 	Build *Build `yaml:"build,omitempty" json:"build,omitempty"`
-	// Port is the TCP port the app listens on; PORT is set to it. Default 8080.
-	Port int `yaml:"port,omitempty" json:"port,omitempty"`
+	// Port is the TCP port the app listens on, or "auto" (the default) to
+	// discover it. PORT is set to it, or to DefaultPort when it is auto.
+	Port Port `yaml:"port,omitempty" json:"port"`
+	// Protocol is what the app speaks on Port: ProtocolHTTP1 (default),
+	// ProtocolH2C or ProtocolGRPC (HTTP/2 without TLS).
+	Protocol string `yaml:"protocol,omitempty" json:"protocol"`
 	// Env is extra environment for the app.
 	Env map[string]string `yaml:"env,omitempty" json:"env,omitempty"`
 	// Slot is an instance size such as "c.125-m512". Mutually exclusive with CPU/Memory.
@@ -29,6 +33,9 @@ type Manifest struct {
 	Routes []Route           `yaml:"routes,omitempty" json:"routes,omitempty"`
 	Health Health            `yaml:"health,omitempty" json:"health"`
 	Labels map[string]string `yaml:"labels,omitempty" json:"labels,omitempty"`
+	// Isolation is the sandbox of the app's containers: IsolationRunc
+	// (default) or IsolationGVisor.
+	Isolation string `yaml:"isolation,omitempty" json:"isolation"`
 }
 
 // Build says how to build the app's image.

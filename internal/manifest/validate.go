@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -27,7 +28,11 @@ func (m *Manifest) check() problems {
 	var ps problems
 	m.checkName(&ps)
 	m.checkSource(&ps)
-	checkInt(&ps, "port", m.Port)
+	if !m.Port.Auto() {
+		checkInt(&ps, "port", int(m.Port))
+	}
+	checkOneOf(&ps, "protocol", m.Protocol, ProtocolHTTP1, ProtocolH2C, ProtocolGRPC)
+	checkOneOf(&ps, "isolation", m.Isolation, IsolationRunc, IsolationGVisor)
 	m.checkEnv(&ps)
 	m.checkSize(&ps)
 	checkInt(&ps, "scale.concurrency", m.Scale.Concurrency)
@@ -69,6 +74,12 @@ func intRange(path string) string {
 func checkInt(ps *problems, path string, v int) {
 	if r := intRanges[path]; v < r[0] || v > r[1] {
 		ps.add(path, fmt.Sprint(v), "must be%s", intRange(path))
+	}
+}
+
+func checkOneOf(ps *problems, path, v string, allowed ...string) {
+	if !slices.Contains(allowed, v) {
+		ps.add(path, v, "must be one of %s", strings.Join(allowed, ", "))
 	}
 }
 
@@ -163,7 +174,7 @@ func (m *Manifest) checkEnv(ps *problems) {
 		case !envNameRE.MatchString(k):
 			ps.add(p, "", `names must be letters, digits and '_', not starting with a digit, e.g. "LOG_LEVEL"`)
 		case k == EnvPort:
-			ps.add(p, "", "is reserved: Berth sets PORT to the value of port (%d); change port instead", m.Port)
+			ps.add(p, "", "is reserved: Berth sets PORT to the value of port (%d); change port instead", m.EnvPortValue())
 		case strings.HasPrefix(k, ReservedEnvPrefix):
 			ps.add(p, "", "is reserved: names starting with %s are set by Berth", ReservedEnvPrefix)
 		case strings.ContainsRune(m.Env[k], 0):

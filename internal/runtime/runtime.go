@@ -55,7 +55,8 @@ type InstanceSpec struct {
 	Image string
 	// Env is the environment, already including PORT.
 	Env map[string]string
-	// Port is the TCP port the app listens on inside the container.
+	// Port is the TCP port the app listens on inside the container; 0 means
+	// unknown (to be discovered with PortDiscoverer).
 	Port int
 	// Resources limits the instance.
 	Resources Resources
@@ -96,8 +97,11 @@ type Status struct {
 	// ExitCode is meaningful when State is StateExited.
 	ExitCode int
 	// Addr is the host:port at which the gateway reaches the instance's port,
-	// set only while the container is running.
-	Addr       string
+	// set only while the container is running and its port is known.
+	Addr string
+	// IP is the address at which the gateway reaches the instance, set only
+	// while the container is running (with or without a known port).
+	IP         string
 	StartedAt  time.Time
 	FinishedAt time.Time
 }
@@ -172,4 +176,14 @@ type Pauser interface {
 type CPUReader interface {
 	// CPUTime returns the total CPU time the instance has used so far.
 	CPUTime(ctx context.Context, id string) (time.Duration, error)
+}
+
+// PortDiscoverer is implemented by drivers that can tell which TCP ports a
+// running container's processes listen on (for `port: auto`).
+type PortDiscoverer interface {
+	// ListeningPorts returns the TCP ports on which sockets of the
+	// container's network namespace listen, ascending and without
+	// duplicates; none yet is an empty list, not an error. A container that
+	// is not running gives an error.
+	ListeningPorts(ctx context.Context, id string) ([]int, error)
 }

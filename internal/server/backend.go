@@ -257,7 +257,7 @@ func (p *platform) describe(sv store.Serving) client.App {
 	a.Queued, a.Desired, a.Panic, a.ScaleReason = v.Queued, v.Desired, v.Panic, v.ScaleReason
 	for _, in := range v.Instances {
 		a.Instances = append(a.Instances, client.Instance{
-			ID: in.ID, ContainerID: in.ContainerID, Revision: in.Revision, State: in.State, Sleep: in.Sleep, Addr: in.Addr,
+			ID: in.ID, ContainerID: in.ContainerID, Revision: in.Revision, State: in.State, Sleep: in.Sleep, Addr: in.Addr, Port: in.Port,
 			InFlight: in.InFlight, CreatedAt: in.CreatedAt, StartedAt: in.StartedAt, LastActive: in.LastActive,
 		})
 	}
@@ -267,7 +267,10 @@ func (p *platform) describe(sv store.Serving) client.App {
 // routesOf lists an app's routes: its default host, then its manifest's.
 func (p *platform) routesOf(sv store.Serving) []gateway.Route {
 	spec := sv.Revision.Spec
-	t := &gateway.Target{Namespace: sv.App.Namespace, Name: sv.App.Name, RequestTimeout: spec.Limits.RequestTimeout.D()}
+	t := &gateway.Target{Namespace: sv.App.Namespace, Name: sv.App.Name, RequestTimeout: spec.Limits.RequestTimeout.D(), Protocol: gateway.UpstreamHTTP1}
+	if spec.UpstreamHTTP2() {
+		t.Protocol = gateway.UpstreamH2C
+	}
 	out := []gateway.Route{{Host: spec.DefaultHost(p.domain), Target: t}}
 	for _, r := range spec.Routes {
 		out = append(out, gateway.Route{Host: r.Host, Path: r.Path, Target: t})

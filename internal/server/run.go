@@ -30,6 +30,10 @@ const InfoFile = "server.json"
 func Run(ctx context.Context, cfg Config) error {
 	cfg.defaults()
 	log := cfg.Logger
+	cert, useTLS, err := cfg.tlsCertificate()
+	if err != nil {
+		return err
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
 	}
@@ -72,6 +76,14 @@ func Run(ctx context.Context, cfg Config) error {
 		apiLn.Close()
 		return fmt.Errorf("listen --http %s: %w", cfg.HTTPAddr, err)
 	}
+	var tlsLn net.Listener
+	if useTLS {
+		if tlsLn, err = net.Listen("tcp", cfg.HTTPSAddr); err != nil {
+			apiLn.Close()
+			gwLn.Close()
+			return fmt.Errorf("listen --https %s: %w", cfg.HTTPSAddr, err)
+		}
+	}
 	_, gwPort, _ := net.SplitHostPort(gwLn.Addr().String())
 	p := &platform{store: st, driver: drv, act: act, gw: gw, owner: owner, domain: cfg.Domain, version: cfg.Version, gatewayPort: gwPort}
 
@@ -92,16 +104,21 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 
 	apiSrv := &http.Server{Handler: api.New(p, token, log, m.Handler()), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-	gwSrv := &http.Server{Handler: gw, ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-	errc := make(chan error, 2)
+	gwSrv := gateway.NewServer(gw, log)
+	tlsSrv := gateway.NewTLSServer(gw, cert, log)
+	errc := make(chan error, 3)
 	go func() { errc <- apiSrv.Serve(apiLn) }()
 	go func() { errc <- gwSrv.Serve(gwLn) }()
-
 	info := ServerInfo{API: "http://" + dialable(apiLn.Addr()), Gateway: "http://" + dialable(gwLn.Addr()), PID: os.Getpid(), Owner: owner}
+	if tlsLn != nil {
+		go func() { errc <- tlsSrv.ServeTLS(tlsLn, "", "") }()
+		info.GatewayTLS = "https://" + dialable(tlsLn.Addr())
+	}
+
 	if err := writeInfo(cfg.DataDir, info); err != nil {
 		return err
 	}
-	log.Info("berth server ready", "api", info.API, "gateway", info.Gateway, "data", cfg.DataDir, "owner", owner, "apps", len(svs))
+	log.Info("berth server ready", "api", info.API, "gateway", info.Gateway, "gateway_tls", info.GatewayTLS, "data", cfg.DataDir, "owner", owner, "apps", len(svs))
 
 	loopCtx, stopLoop := context.WithCancel(ctx)
 	defer stopLoop()
@@ -116,7 +133,7 @@ func Run(ctx context.Context, cfg Config) error {
 	stopLoop()
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
-	err = errors.Join(serveErr, gwSrv.Shutdown(sctx), apiSrv.Shutdown(sctx))
+	err = errors.Join(serveErr, gwSrv.Shutdown(sctx), tlsSrv.Shutdown(sctx), apiSrv.Shutdown(sctx))
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}

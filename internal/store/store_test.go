@@ -30,7 +30,7 @@ func TestRevisionsAndApps(t *testing.T) {
 		t.Fatalf("NextRevision of a new app = %d, %v; want 1", n, err)
 	}
 	for want := 1; want <= 3; want++ {
-		rev := Revision{Namespace: "default", App: "web", Spec: manifest.Manifest{Name: "web", Port: 8000 + want}, ImageID: "sha256:x"}
+		rev := Revision{Namespace: "default", App: "web", Spec: manifest.Manifest{Name: "web", Port: manifest.Port(8000 + want)}, ImageID: "sha256:x"}
 		n, err := s.CommitRevision(ctx, rev, now.Add(time.Duration(want)*time.Minute))
 		if err != nil || n != want {
 			t.Fatalf("CommitRevision #%d = %d, %v", want, n, err)

@@ -1,6 +1,7 @@
 // Package testimage gives tests a ready-made Docker build context holding the
-// testapp server (test/images/testapp), compiled once per test process as a
-// static Linux binary and placed in a FROM scratch image. The directory it
+// testapp server (test/images/testapp) — or another program of test/images,
+// such as grpcapp — compiled once per test process as a static Linux binary
+// and placed in a FROM scratch image. The directory it
 // returns works both as a `berth deploy DIR` directory and as a build context
 // for a driver's Build (see Tar).
 package testimage
@@ -19,10 +20,16 @@ import (
 	"testing"
 )
 
+// compiled is one program's build, done once per process.
+type compiled struct {
+	once   sync.Once
+	binary []byte
+	err    error
+}
+
 var (
-	buildOnce sync.Once
-	binary    []byte
-	buildErr  error
+	mu       sync.Mutex
+	programs = map[string]*compiled{}
 )
 
 // Context compiles testapp (once per process), writes it with a Dockerfile
@@ -31,16 +38,30 @@ var (
 // extraDockerfileLines (e.g. "ENV MESSAGE=v2").
 func Context(t testing.TB, extraDockerfileLines ...string) string {
 	t.Helper()
+	return ContextFor(t, "testapp", extraDockerfileLines...)
+}
+
+// ContextFor is Context for the program test/images/PROGRAM: the image runs
+// /PROGRAM.
+func ContextFor(t testing.TB, program string, extraDockerfileLines ...string) string {
+	t.Helper()
 	root := RepoRoot(t)
-	buildOnce.Do(func() { binary, buildErr = compile(root) })
-	if buildErr != nil {
-		t.Fatalf("testimage: %v", buildErr)
+	mu.Lock()
+	c, ok := programs[program]
+	if !ok {
+		c = &compiled{}
+		programs[program] = c
+	}
+	mu.Unlock()
+	c.once.Do(func() { c.binary, c.err = compile(root, program) })
+	if c.err != nil {
+		t.Fatalf("testimage: %v", c.err)
 	}
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "testapp"), binary, 0o755); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, program), c.binary, 0o755); err != nil {
 		t.Fatalf("testimage: %v", err)
 	}
-	lines := append([]string{`FROM scratch`, `COPY testapp /testapp`, `ENTRYPOINT ["/testapp"]`}, extraDockerfileLines...)
+	lines := append([]string{`FROM scratch`, `COPY ` + program + ` /` + program, `ENTRYPOINT ["/` + program + `"]`}, extraDockerfileLines...)
 	df := strings.Join(lines, "\n") + "\n"
 	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(df), 0o644); err != nil {
 		t.Fatalf("testimage: %v", err)
@@ -48,18 +69,19 @@ func Context(t testing.TB, extraDockerfileLines ...string) string {
 	return dir
 }
 
-func compile(root string) ([]byte, error) {
-	tmp, err := os.MkdirTemp("", "berth-testapp-")
+func compile(root, program string) ([]byte, error) {
+	tmp, err := os.MkdirTemp("", "berth-"+program+"-")
 	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(tmp)
-	out := filepath.Join(tmp, "testapp")
-	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", out, "./test/images/testapp")
+	out := filepath.Join(tmp, program)
+	pkg := "./test/images/" + program
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", out, pkg)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
 	if msg, err := cmd.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("go build ./test/images/testapp: %w\n%s", err, msg)
+		return nil, fmt.Errorf("go build %s: %w\n%s", pkg, err, msg)
 	}
 	return os.ReadFile(out)
 }

@@ -52,3 +52,17 @@ func TestRepoRoot(t *testing.T) {
 		t.Fatalf("RepoRoot = %s: go.mod %q, %v", root, mod, err)
 	}
 }
+
+func TestContextForAnotherProgram(t *testing.T) {
+	dir := ContextFor(t, "grpcapp")
+	df, err := os.ReadFile(filepath.Join(dir, "Dockerfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "FROM scratch\nCOPY grpcapp /grpcapp\nENTRYPOINT [\"/grpcapp\"]\n"; string(df) != want {
+		t.Fatalf("Dockerfile = %q, want %q", df, want)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "grpcapp")); err != nil || fi.Size() == 0 {
+		t.Fatalf("grpcapp: %v", err)
+	}
+}

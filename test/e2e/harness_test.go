@@ -86,12 +86,14 @@ type berthServer struct {
 }
 
 // startServer starts `berth server` on dir (new or reused) on random
-// loopback ports and waits until it has written server.json.
-func startServer(t *testing.T, dir string) *berthServer {
+// loopback ports, with extra flags, and waits until it has written
+// server.json.
+func startServer(t *testing.T, dir string, extra ...string) *berthServer {
 	t.Helper()
 	os.Remove(filepath.Join(dir, server.InfoFile))
 	s := &berthServer{t: t, dir: dir, log: &bytes.Buffer{}, done: make(chan struct{})}
-	s.cmd = exec.Command(binary(t), "server", "--data", dir, "--api", "127.0.0.1:0", "--http", "127.0.0.1:0", "--log-level", "debug")
+	args := append([]string{"server", "--data", dir, "--api", "127.0.0.1:0", "--http", "127.0.0.1:0", "--log-level", "debug"}, extra...)
+	s.cmd = exec.Command(binary(t), args...)
 	s.cmd.Stdout = &lockedWriter{w: s.log}
 	s.cmd.Stderr = s.cmd.Stdout
 	if err := s.cmd.Start(); err != nil {
@@ -223,11 +225,12 @@ func removeOwned(t *testing.T, dc *dockerclient.Client, owner string) {
 	}
 }
 
-// newPlatform starts a fresh server and registers the clean-up of its containers.
-func newPlatform(t *testing.T) (*berthServer, *dockerclient.Client) {
+// newPlatform starts a fresh server (with extra flags) and registers the
+// clean-up of its containers.
+func newPlatform(t *testing.T, extra ...string) (*berthServer, *dockerclient.Client) {
 	t.Helper()
 	dc := dockerClient(t)
-	s := startServer(t, t.TempDir())
+	s := startServer(t, t.TempDir(), extra...)
 	owner := s.info.Owner
 	t.Cleanup(func() { removeOwned(t, dc, owner) })
 	return s, dc

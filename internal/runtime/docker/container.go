@@ -89,6 +89,10 @@ func (d *Driver) Create(ctx context.Context, spec runtime.InstanceSpec) (string,
 	}
 
 	resp, err := d.cli.ContainerCreate(ctx, cfg, host, netCfg, nil, spec.Name)
+	if err != nil && ociRuntime != "" && strings.Contains(strings.ToLower(err.Error()), "unknown runtime") {
+		return "", fmt.Errorf("create container %s: isolation %s needs the %q runtime registered with the engine (run scripts/setup.sh): %w",
+			spec.Name, spec.Isolation, ociRuntime, engineErr(err))
+	}
 	if err != nil {
 		if holder != "" {
 			d.removeQuietly(context.WithoutCancel(ctx), holder)
@@ -210,7 +214,6 @@ func (d *Driver) status(ctx context.Context, c container.InspectResponse) runtim
 	st.StartedAt = parseTime(c.State.StartedAt)
 	st.FinishedAt = parseTime(c.State.FinishedAt)
 	if st.State == runtime.StateRunning && c.NetworkSettings != nil {
-		port, _ := strconv.Atoi(st.Labels[LabelPort])
 		ip := ""
 		if ep := c.NetworkSettings.Networks[d.network]; ep != nil {
 			ip = ep.IPAddress
@@ -218,8 +221,11 @@ func (d *Driver) status(ctx context.Context, c container.InspectResponse) runtim
 		if hid := st.Labels[LabelHolder]; hid != "" {
 			ip = d.holderIP(ctx, hid)
 		}
-		if ip != "" && port > 0 {
-			st.Addr = ip + ":" + strconv.Itoa(port)
+		if ip != "" {
+			st.IP = ip
+			if port, _ := strconv.Atoi(st.Labels[LabelPort]); port > 0 {
+				st.Addr = ip + ":" + strconv.Itoa(port)
+			}
 		}
 	}
 	return st

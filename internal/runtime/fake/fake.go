@@ -12,7 +12,10 @@ import (
 	"encoding/hex"
 	"fmt"
 	"maps"
+	"net"
+	"slices"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 
@@ -29,11 +32,14 @@ type Driver struct {
 	AddrFunc func(id string) string
 	// Fail, if set, is called before every operation with its name
 	// ("create", "start", "stop", "remove", "inspect", "list", "logs",
-	// "resolve", "build") and the container ID, name or image ref it concerns;
+	// "resolve", "build", "ports") and the container ID, name or image ref it concerns;
 	// a non-nil result is returned as the operation's error.
 	Fail func(op, target string) error
 	// Now is the clock for StartedAt and FinishedAt (default time.Now).
 	Now func() time.Time
+	// ListeningFunc, if set, gives the ports ListeningPorts reports for a
+	// running container that SetListening was not called for.
+	ListeningFunc func(id string) []int
 
 	mu         sync.Mutex
 	images     map[string]runtime.Image // by ref and by ID
@@ -44,15 +50,18 @@ type instance struct {
 	status runtime.Status
 	port   int
 	cpu    time.Duration
-	logs   []string
+	// listening, when set by SetListening, is what ListeningPorts reports.
+	listening []int
+	logs      []string
 	// changed is closed and replaced whenever logs or state change, waking
 	// followers.
 	changed chan struct{}
 }
 
 var (
-	_ runtime.Driver  = (*Driver)(nil)
-	_ runtime.Builder = (*Driver)(nil)
+	_ runtime.Driver         = (*Driver)(nil)
+	_ runtime.Builder        = (*Driver)(nil)
+	_ runtime.PortDiscoverer = (*Driver)(nil)
 )
 
 // New returns an empty driver.
@@ -261,8 +270,59 @@ func (d *Driver) snapshot(c *instance) runtime.Status {
 		if d.AddrFunc != nil {
 			st.Addr = d.AddrFunc(st.ID)
 		}
+		if host, _, err := net.SplitHostPort(st.Addr); err == nil {
+			st.IP = host
+		}
 	}
 	return st
+}
+
+// SetListening sets the ports ListeningPorts reports for the container, as
+// if its app listened there (none: nothing listens yet).
+func (d *Driver) SetListening(id string, ports ...int) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	c, err := d.lookup("set listening ports of", id)
+	if err != nil {
+		return err
+	}
+	c.listening = append([]int{}, ports...)
+	return nil
+}
+
+// ListeningPorts reports, for a running container, the ports given to
+// SetListening, else those of ListeningFunc; without either, the app is
+// taken to listen on the spec's port, or, if that is 0, on its Addr's port.
+func (d *Driver) ListeningPorts(ctx context.Context, id string) ([]int, error) {
+	if err := d.check(ctx, "ports", id); err != nil {
+		return nil, err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	c, err := d.lookup("listening ports of", id)
+	if err != nil {
+		return nil, err
+	}
+	if c.status.State != runtime.StateRunning {
+		return nil, fmt.Errorf("listening ports of %s: %w: container is not running", id, runtime.ErrInvalid)
+	}
+	switch {
+	case c.listening != nil:
+		return slices.Clone(c.listening), nil
+	case d.ListeningFunc != nil:
+		return d.ListeningFunc(id), nil
+	case c.port > 0:
+		return []int{c.port}, nil
+	}
+	_, p, err := net.SplitHostPort(d.snapshot(c).Addr)
+	if err != nil {
+		return []int{}, nil
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil {
+		return []int{}, nil
+	}
+	return []int{port}, nil
 }
 
 func (d *Driver) exit(c *instance, code int) {

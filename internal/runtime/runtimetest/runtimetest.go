@@ -89,6 +89,7 @@ var cases = []struct {
 	{"ListSelector", testListSelector},
 	{"Remove", testRemove},
 	{"MissingContainer", testMissingContainer},
+	{"ListeningPorts", testListeningPorts},
 }
 
 // harness carries one case's driver, context and owner label.
@@ -284,6 +285,33 @@ func testStartRunning(h *harness) {
 	if err != nil || len(list) != 1 || list[0].State != runtime.StateRunning || list[0].Addr == "" {
 		h.t.Errorf("List of a running instance = %+v, %v; want one running with Addr", list, err)
 	}
+}
+
+// testListeningPorts: a driver that discovers ports sees the instance's app
+// listen on its PORT, and reports its IP while it runs.
+func testListeningPorts(h *harness) {
+	pd, ok := h.d.(runtime.PortDiscoverer)
+	if !ok {
+		return
+	}
+	id, _ := h.create(nil)
+	if _, err := pd.ListeningPorts(h.ctx, id); err == nil {
+		h.t.Errorf("ListeningPorts of a created, not running, instance succeeded")
+	}
+	st := h.start(id)
+	if st.IP == "" || !strings.HasPrefix(st.Addr, st.IP+":") {
+		h.t.Errorf("running instance: IP %q, Addr %q; want Addr at IP", st.IP, st.Addr)
+	}
+	h.poll(fmt.Sprintf("instance %s listening on %d", id, Port), func() error {
+		ports, err := pd.ListeningPorts(h.ctx, id)
+		if err != nil {
+			return err
+		}
+		if !slices.Contains(ports, Port) {
+			return fmt.Errorf("listening on %v", ports)
+		}
+		return nil
+	})
 }
 
 func testStopExited(h *harness) {
