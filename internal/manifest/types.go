@@ -26,6 +26,9 @@ type Manifest struct {
 	Routes []Route           `yaml:"routes,omitempty" json:"routes,omitempty"`
 	Health Health            `yaml:"health,omitempty" json:"health"`
 	Labels map[string]string `yaml:"labels,omitempty" json:"labels,omitempty"`
+
+	// Kind is "app" or empty; a "job" manifest is a Job (job.go).
+	Kind string `yaml:"kind,omitempty" json:"kind,omitempty"`
 }
 
 // Build says how to build the app's image.
