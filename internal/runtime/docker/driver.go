@@ -67,8 +67,11 @@ type Driver struct {
 	pidsLimit int64
 	log       *slog.Logger
 
-	// ensured records the InstanceSpec.Network networks known to exist.
-	ensured sync.Map
+	// ensureMu serialises the creation of InstanceSpec.Network networks:
+	// the engine does not stop concurrent creates of one name (it would
+	// make several networks of that name). ensured records those that exist.
+	ensureMu sync.Mutex
+	ensured  map[string]bool
 }
 
 var (
@@ -151,13 +154,18 @@ func (d *Driver) specNetwork(ctx context.Context, spec runtime.InstanceSpec) (st
 	if spec.Network == "" || spec.Network == d.network {
 		return d.network, nil
 	}
-	if _, ok := d.ensured.Load(spec.Network); ok {
+	d.ensureMu.Lock()
+	defer d.ensureMu.Unlock()
+	if d.ensured[spec.Network] {
 		return spec.Network, nil
 	}
 	if err := d.ensureNetwork(ctx, spec.Network, true); err != nil {
 		return "", err
 	}
-	d.ensured.Store(spec.Network, true)
+	if d.ensured == nil {
+		d.ensured = map[string]bool{}
+	}
+	d.ensured[spec.Network] = true
 	return spec.Network, nil
 }
 
