@@ -32,6 +32,8 @@ type DeployRequest struct {
 	// Context is the tar stream of the build context; nil when the manifest
 	// names an image.
 	Context io.Reader
+	// Job, instead of Manifest, is set for a `kind: job` manifest.
+	Job *manifest.Job
 }
 
 // Backend does the work behind the API.
@@ -61,6 +63,7 @@ func New(backend Backend, token string, log *slog.Logger) *Server {
 	s.mux.HandleFunc("DELETE /v1/apps/{name}", s.removeApp)
 	s.mux.HandleFunc("GET /v1/apps/{name}/logs", s.logs)
 	s.mux.HandleFunc("POST /v1/deploy", s.deploy)
+	s.registerJobs() // jobs.go
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, problem.New(http.StatusNotFound, "not-found", "Not found",
 			"no API endpoint "+r.Method+" "+r.URL.Path+"; see docs/api.md"), 0)

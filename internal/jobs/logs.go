@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -11,8 +12,8 @@ import (
 
 // Logs returns an execution's output as the store keeps it (the last
 // store.LogCap bytes, all attempts). With follow the stream goes on as
-// output arrives until the execution reaches a final state, ctx ends or the
-// reader is closed.
+// output arrives until the execution reaches a final state, ctx ends, the
+// reader is closed or Run returns.
 func (r *Runner) Logs(ctx context.Context, id string, follow bool) (io.ReadCloser, error) {
 	if _, err := r.opts.Store.Execution(ctx, id); err != nil {
 		return nil, err
@@ -54,6 +55,9 @@ func (r *Runner) Logs(ctx context.Context, id string, follow bool) (io.ReadClose
 			select {
 			case <-changed:
 			case <-time.After(time.Second):
+			case <-r.stopped:
+				pw.CloseWithError(errors.New("the server is shutting down"))
+				return
 			case <-ctx.Done():
 				pw.CloseWithError(ctx.Err())
 				return

@@ -59,6 +59,8 @@ type Runner struct {
 	opts Options
 	log  *slog.Logger
 	wake chan struct{}
+	// stopped is closed when Run returns, ending log followers.
+	stopped chan struct{}
 
 	mu      sync.Mutex
 	handles map[string]*handle // by execution ID, while an attempt runs
@@ -107,7 +109,7 @@ func New(opts Options) *Runner {
 		opts.Now = time.Now
 	}
 	return &Runner{
-		opts: opts, log: opts.Logger, wake: make(chan struct{}, 1),
+		opts: opts, log: opts.Logger, wake: make(chan struct{}, 1), stopped: make(chan struct{}),
 		handles: map[string]*handle{}, logs: make(chan struct{}),
 	}
 }
@@ -117,6 +119,7 @@ func New(opts Options) *Runner {
 // attempt it watches has let go; their containers keep running, for the
 // next Run to re-attach.
 func (r *Runner) Run(ctx context.Context) error {
+	defer close(r.stopped)
 	defer r.wg.Wait()
 	if err := r.Recover(ctx); err != nil {
 		return err

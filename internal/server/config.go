@@ -19,6 +19,8 @@ type Config struct {
 	Network string
 	// Domain is the suffix of default app hosts: APP.<Domain> (default "localhost").
 	Domain string
+	// Jobs configures the job runner (internal/jobs).
+	Jobs JobsConfig
 	// ShutdownTimeout bounds graceful shutdown on SIGTERM.
 	ShutdownTimeout time.Duration
 	// Version is the binary's version, reported by the API.
@@ -34,4 +36,18 @@ type ServerInfo struct {
 	PID     int    `json:"pid"`
 	// Owner is the label value (dev.berth.owner) on every container this server made.
 	Owner string `json:"owner"`
+}
+
+// JobsConfig is the job runner's part of Config.
+type JobsConfig struct {
+	// Workers caps the executions running at once (default 4);
+	// PerNamespace caps those of one namespace (default Workers).
+	Workers      int
+	PerNamespace int
+	// Network is the isolated Docker network job containers join
+	// (default "berth-jobs").
+	Network string
+	// RetryBackoff is the wait before a first retry, doubled for each next
+	// one (default 1s).
+	RetryBackoff time.Duration
 }
