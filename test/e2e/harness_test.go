@@ -85,12 +85,13 @@ type berthServer struct {
 }
 
 // startServer starts `berth server` on dir (new or reused) on random
-// loopback ports and waits until it has written server.json.
-func startServer(t *testing.T, dir string) *berthServer {
+// loopback ports, with extra flags, and waits until it has written server.json.
+func startServer(t *testing.T, dir string, extra ...string) *berthServer {
 	t.Helper()
 	os.Remove(filepath.Join(dir, server.InfoFile))
 	s := &berthServer{t: t, dir: dir, log: &bytes.Buffer{}, done: make(chan struct{})}
-	s.cmd = exec.Command(binary(t), "server", "--data", dir, "--api", "127.0.0.1:0", "--http", "127.0.0.1:0", "--log-level", "debug")
+	args := append([]string{"server", "--data", dir, "--api", "127.0.0.1:0", "--http", "127.0.0.1:0", "--log-level", "debug"}, extra...)
+	s.cmd = exec.Command(binary(t), args...)
 	s.cmd.Stdout = &lockedWriter{w: s.log}
 	s.cmd.Stderr = s.cmd.Stdout
 	if err := s.cmd.Start(); err != nil {

@@ -11,6 +11,8 @@
 // Endpoints: "/" (hello from the hostname), /healthz, /env?k=NAME,
 // /slow?ms=N, /echo (streams the request body back) and /exit?code=N.
 // SIGTERM shuts the server down gracefully.
+//
+// Run as "testapp job …" it is a one-shot job instead (see runJob).
 package main
 
 import (
@@ -26,6 +28,9 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "job" {
+		os.Exit(runJob(os.Args[2:]))
+	}
 	if s := os.Getenv("CRASH_AT_START"); s != "" {
 		code, err := strconv.Atoi(s)
 		if err != nil {
