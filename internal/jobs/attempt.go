@@ -32,18 +32,22 @@ func (r *Runner) runAttempt(ctx context.Context, ex store.Execution, h *handle) 
 		}
 		return
 	}
-	ex, err = r.opts.Store.UpdateExecution(ctx, ex.ID, func(e *store.Execution) error {
+	recorded, err := r.opts.Store.UpdateExecution(ctx, ex.ID, func(e *store.Execution) error {
 		if cur := e.Current(); e.Status != store.StatusRunning || cur == nil || cur.Number != a.Number {
 			return errStale
 		}
 		e.Current().ContainerID = id
 		return nil
 	})
-	if err != nil {
-		if ctx.Err() == nil {
-			r.log.Error("job attempt: record container", "execution", ex.ID, "attempt", a.Number, "err", err)
-		}
+	if err == nil {
+		ex = recorded
+	}
+	switch {
+	case ctx.Err() != nil:
 		return // Recover finds the container by its labels
+	case err != nil:
+		// The ID is a convenience; the labels identify the container.
+		r.log.Warn("job attempt: record container", "execution", ex.ID, "attempt", a.Number, "err", err)
 	}
 	sctx, cancel := context.WithTimeout(ctx, engineTimeout)
 	err = r.opts.Driver.Start(sctx, id)
@@ -108,12 +112,16 @@ func (r *Runner) watch(ctx context.Context, ex store.Execution, id string, h *ha
 	}
 	if reason == store.ReasonTimeout || reason == store.ReasonCancelled {
 		r.log.Info("job attempt: stopping", "execution", ex.ID, "attempt", a.Number, "reason", reason)
-		if err := r.stop(ctx, id); err != nil {
-			if ctx.Err() != nil {
+		// The next attempt may start once this one is recorded, so it must
+		// be stopped for sure first.
+		for err := r.stop(ctx, id); err != nil; err = r.stop(ctx, id) {
+			r.log.Error("job attempt: stop (retrying)", "execution", ex.ID, "attempt", a.Number, "err", err)
+			select {
+			case <-ctx.Done():
 				<-logsDone
 				return
+			case <-time.After(5 * time.Second):
 			}
-			r.log.Error("job attempt: stop", "execution", ex.ID, "attempt", a.Number, "err", err)
 		}
 	}
 	select {

@@ -71,8 +71,7 @@ func (r *Runner) Recover(ctx context.Context) error {
 func (r *Runner) reattach(ctx context.Context, ex store.Execution, st runtime.Status, h *handle) {
 	a := ex.Current()
 	if a.ContainerID != st.ID {
-		var err error
-		ex, err = r.opts.Store.UpdateExecution(ctx, ex.ID, func(e *store.Execution) error {
+		recorded, err := r.opts.Store.UpdateExecution(ctx, ex.ID, func(e *store.Execution) error {
 			if cur := e.Current(); e.Status != store.StatusRunning || cur == nil || cur.Number != a.Number {
 				return errStale
 			}
@@ -85,7 +84,7 @@ func (r *Runner) reattach(ctx context.Context, ex store.Execution, st runtime.St
 			}
 			return
 		}
-		a = ex.Current()
+		ex, a = recorded, recorded.Current()
 	}
 	startedAt := st.StartedAt
 	if st.State == runtime.StateCreated { // created, then the server stopped

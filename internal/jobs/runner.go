@@ -290,7 +290,7 @@ func (r *Runner) Cancel(ctx context.Context, id string) (store.Execution, error)
 	ex, err := r.opts.Store.UpdateExecution(ctx, id, func(ex *store.Execution) error {
 		switch {
 		case store.Terminal(ex.Status):
-			return fmt.Errorf("%w: execution %s has already %s", store.ErrConflict, id, ex.Status)
+			return fmt.Errorf("%w: execution %s has already ended (%s); only a queued or running execution can be cancelled", store.ErrConflict, id, ex.Status)
 		case ex.Status == store.StatusQueued:
 			ex.Status, ex.Reason, ex.FinishedAt = store.StatusCancelled, store.ReasonCancelled, r.opts.Now()
 		default:

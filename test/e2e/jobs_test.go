@@ -173,7 +173,7 @@ func TestJobTimeoutAndCancel(t *testing.T) {
 	eventually(t, 30*time.Second, "the cancelled container to be removed", func() bool {
 		return len(jobContainers(t, dc, s.info.Owner, false)) == 0
 	})
-	if _, errOut, code := s.berth("jobs", "cancel", first); code != 1 || !strings.Contains(errOut, "already cancelled") {
+	if _, errOut, code := s.berth("jobs", "cancel", first); code != 1 || !strings.Contains(errOut, "has already ended (cancelled)") {
 		t.Errorf("cancelling again: exit %d, %q", code, errOut)
 	}
 }
