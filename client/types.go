@@ -93,6 +93,8 @@ type DeployEvent struct {
 
 // DeployResult ends a successful deploy.
 type DeployResult struct {
+	// Kind is "job" for a job manifest; empty (an app) otherwise.
+	Kind      string `json:"kind,omitempty"`
 	App       string `json:"app"`
 	Namespace string `json:"namespace"`
 	Revision  int    `json:"revision"`
@@ -154,4 +156,86 @@ func (p *Problem) Error() string {
 		b.WriteString(e.String())
 	}
 	return b.String()
+}
+
+// Job is a deployed job (a `kind: job` manifest) as the API reports it.
+type Job struct {
+	Name      string `json:"name"`
+	Namespace string `json:"namespace"`
+	// Revision counts the job's deploys from 1.
+	Revision  int    `json:"revision"`
+	Image     string `json:"image"`
+	ImageID   string `json:"image_id"`
+	ImageSize int64  `json:"image_size"`
+	// Spec is the validated job manifest, with defaults filled in.
+	Spec      json.RawMessage `json:"spec,omitempty"`
+	CreatedAt time.Time       `json:"created_at"`
+	UpdatedAt time.Time       `json:"updated_at"`
+}
+
+// JobList is the body of GET /v1/jobs.
+type JobList struct {
+	Jobs []Job `json:"jobs"`
+}
+
+// RunJobRequest is the body of POST /v1/jobs/{name}/executions. Both fields
+// are optional: Env is added to the job's env, Args (when not null)
+// replaces the job's args.
+type RunJobRequest struct {
+	Env  map[string]string `json:"env,omitempty"`
+	Args []string          `json:"args"`
+}
+
+// Execution is one run of a job to completion, over one or more attempts.
+type Execution struct {
+	ID          string `json:"id"`
+	Job         string `json:"job"`
+	Namespace   string `json:"namespace"`
+	JobRevision int    `json:"job_revision"`
+	// Status is "queued", "running", "succeeded", "failed" or "cancelled".
+	Status string `json:"status"`
+	// Reason and ExitCode are the last attempt's: Reason is "exit" (ExitCode
+	// says how), "timeout", "cancelled", "crash" or "lost"; ExitCode is -1
+	// when the process did not exit by itself.
+	Reason   string `json:"reason,omitempty"`
+	ExitCode int    `json:"exit_code"`
+	// Attempts made so far, the last one current; MaxAttempts is 1 + the job's retries.
+	Attempts    []Attempt         `json:"attempts"`
+	MaxAttempts int               `json:"max_attempts"`
+	Env         map[string]string `json:"env,omitempty"`
+	Args        []string          `json:"args,omitempty"`
+	// CancelRequested is set while a cancelled execution's container stops.
+	CancelRequested bool `json:"cancel_requested,omitempty"`
+	// RetryAt is when a queued retry may start.
+	RetryAt    time.Time `json:"retry_at,omitzero"`
+	CreatedAt  time.Time `json:"created_at"`
+	StartedAt  time.Time `json:"started_at,omitzero"`
+	FinishedAt time.Time `json:"finished_at,omitzero"`
+}
+
+// Attempt is one container run of an execution.
+type Attempt struct {
+	Number      int    `json:"number"`
+	Container   string `json:"container"`
+	ContainerID string `json:"container_id,omitempty"`
+	// ClaimedAt is when Berth took a worker slot for it and EndedAt when it
+	// recorded the result and gave the slot back; StartedAt and FinishedAt
+	// are the container's.
+	ClaimedAt  time.Time `json:"claimed_at"`
+	StartedAt  time.Time `json:"started_at,omitzero"`
+	FinishedAt time.Time `json:"finished_at,omitzero"`
+	EndedAt    time.Time `json:"ended_at,omitzero"`
+	ExitCode   int       `json:"exit_code"`
+	Reason     string    `json:"reason,omitempty"`
+	Error      string    `json:"error,omitempty"`
+}
+
+// ExecutionList is the body of GET /v1/executions.
+type ExecutionList struct {
+	Executions []Execution `json:"executions"`
+}
+
+// Terminal reports whether the execution has reached its final status.
+func (e *Execution) Terminal() bool {
+	return e.Status == "succeeded" || e.Status == "failed" || e.Status == "cancelled"
 }

@@ -33,6 +33,8 @@ type DeployRequest struct {
 	// Context is the tar stream of the build context; nil when the manifest
 	// names an image.
 	Context io.Reader
+	// Job, instead of Manifest, is set for a `kind: job` manifest.
+	Job *manifest.Job
 }
 
 // Backend does the work behind the API.
@@ -67,6 +69,7 @@ func New(backend Backend, token string, log *slog.Logger, metrics http.Handler) 
 	s.mux.HandleFunc("GET /v1/apps/{name}/logs", s.logs)
 	s.mux.HandleFunc("PATCH /v1/apps/{name}/scale", s.setScale)
 	s.mux.HandleFunc("POST /v1/deploy", s.deploy)
+	s.registerJobs() // jobs.go
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, problem.New(http.StatusNotFound, "not-found", "Not found",
 			"no API endpoint "+r.Method+" "+r.URL.Path+"; see docs/api.md"), 0)

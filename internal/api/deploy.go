@@ -46,13 +46,24 @@ func (s *Server) deploy(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, fmt.Errorf("%w: manifest %s is larger than %d bytes", ErrBadRequest, name, maxManifestBytes))
 		return
 	}
-	m, err := manifest.Parse(name, data)
+	req := DeployRequest{Namespace: DefaultNamespace, ManifestName: name}
+	what, build := "", (*manifest.Build)(nil)
+	if manifest.KindOf(data) == manifest.KindJob {
+		req.Job, err = manifest.ParseJob(name, data)
+		if req.Job != nil {
+			what, build = req.Job.Name, req.Job.Build
+		}
+	} else {
+		req.Manifest, err = manifest.Parse(name, data)
+		if req.Manifest != nil {
+			what, build = req.Manifest.Name, req.Manifest.Build
+		}
+	}
 	if err != nil {
 		s.fail(w, err)
 		return
 	}
-	req := DeployRequest{Namespace: DefaultNamespace, ManifestName: name, Manifest: m}
-	if m.Build != nil {
+	if build != nil {
 		part, err := mr.NextPart()
 		if err != nil || part.FormName() != "context" {
 			s.fail(w, fmt.Errorf("%w: %s builds from a Dockerfile (build:), so the request needs a \"context\" part with a tar of the build context", ErrBadRequest, name))
@@ -86,7 +97,7 @@ func (s *Server) deploy(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		p := toProblem(err)
 		if p.Status >= 500 {
-			s.log.Error("deploy", "app", m.Name, "err", err)
+			s.log.Error("deploy", "app", what, "err", err)
 		}
 		send(client.DeployEvent{Type: "error", Error: p})
 		return

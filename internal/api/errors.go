@@ -25,7 +25,14 @@ var (
 // toProblem maps a backend error to the problem a client sees.
 func toProblem(err error) *client.Problem {
 	var ve *manifest.ValidationError
+	var ire *InvalidRequestError
 	switch {
+	case errors.As(err, &ire):
+		p := problem.New(http.StatusBadRequest, "invalid-request", "Invalid request", ire.Error())
+		p.Errors = ire.Errors
+		return p
+	case errors.Is(err, store.ErrConflict):
+		return problem.New(http.StatusConflict, "conflict", "Conflict", err.Error())
 	case errors.As(err, &ve):
 		p := problem.New(http.StatusBadRequest, "invalid-manifest", "Invalid manifest", ve.Error())
 		for _, f := range ve.Problems {

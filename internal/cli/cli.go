@@ -77,6 +77,13 @@ func run(ctx context.Context, e *env, args []string) int {
 		fmt.Fprintf(e.stderr, "berth: %s (see '%s --help')\n", usageMessage(err), cmd.CommandPath())
 		return exitUsage
 	}
+	var xe *exitCodeError
+	if errors.As(err, &xe) {
+		if xe.msg != "" {
+			fmt.Fprintln(e.stderr, "berth: "+xe.msg)
+		}
+		return xe.code
+	}
 	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
 		fmt.Fprintln(e.stderr, "berth: interrupted")
 		return exitFailure
@@ -112,6 +119,7 @@ through the data directory (server.json, admin.token) unless --api and --token s
 		newScaleCmd(e),
 		newHolderCmd(),
 		newVersionCmd(e),
+		newJobsCmd(e), // jobs.go
 	)
 	return root
 }

@@ -52,6 +52,10 @@ The server validates the manifest and reports every problem at once.`,
 		if out.json() {
 			return printJSON(e.stdout, res)
 		}
+		if res.Kind == "job" {
+			_, err = fmt.Fprintf(e.stdout, "deployed job %s revision %d (image %s, %s)\n", res.App, res.Revision, res.Image, humanSize(res.ImageSize))
+			return err
+		}
 		_, err = fmt.Fprintf(e.stdout, "deployed %s revision %d: %s (image %s, %s)\n", res.App, res.Revision, res.URL, res.Image, humanSize(res.ImageSize))
 		return err
 	}

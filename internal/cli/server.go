@@ -7,8 +7,12 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/berth-dev/berth/internal/jobs"
 	"github.com/berth-dev/berth/internal/server"
 )
+
+// maxJobWorkers bounds --job-workers.
+const maxJobWorkers = 1000
 
 var logLevels = map[string]slog.Level{
 	"debug": slog.LevelDebug,
@@ -38,6 +42,15 @@ while running, server.json there tells the other commands where the API listens.
 			if !ok {
 				return fmt.Errorf("--log-level %q is not a level; allowed: debug, info, warn, error", level)
 			}
+			if cfg.Jobs.Workers < 1 || cfg.Jobs.Workers > maxJobWorkers {
+				return fmt.Errorf("--job-workers %d: allowed: 1 to %d", cfg.Jobs.Workers, maxJobWorkers)
+			}
+			if cfg.Jobs.PerNamespace < 0 || cfg.Jobs.PerNamespace > cfg.Jobs.Workers {
+				return fmt.Errorf("--job-namespace-workers %d: allowed: 0 (same as --job-workers) to --job-workers (%d)", cfg.Jobs.PerNamespace, cfg.Jobs.Workers)
+			}
+			if cfg.Jobs.RetryBackoff < time.Millisecond || cfg.Jobs.RetryBackoff > time.Hour {
+				return fmt.Errorf("--job-retry-backoff %s: allowed: 1ms to 1h", cfg.Jobs.RetryBackoff)
+			}
 			if cfg.ShutdownTimeout <= 0 {
 				return fmt.Errorf("--shutdown-timeout %s must be positive", cfg.ShutdownTimeout)
 			}
@@ -55,6 +68,11 @@ while running, server.json there tells the other commands where the API listens.
 	fl.StringVar(&cfg.Network, "network", "berth", "Docker network the app containers join")
 	fl.StringVar(&cfg.Domain, "domain", "localhost", "domain of default app hosts: APP.DOMAIN")
 	fl.StringVar(&level, "log-level", "info", "log level: debug, info, warn or error")
+	fl.IntVar(&cfg.Jobs.Workers, "job-workers", jobs.DefaultWorkers, "most job executions running at once")
+	fl.IntVar(&cfg.Jobs.PerNamespace, "job-namespace-workers", 0, "most job executions of one namespace running at once (0: --job-workers)")
+	fl.StringVar(&cfg.Jobs.Network, "job-network", "", "isolated Docker network job containers join (default: NETWORK-jobs)")
+	fl.DurationVar(&cfg.Jobs.RetryBackoff, "job-retry-backoff", jobs.DefaultRetryBackoff, "wait before a job's first retry, doubled for each next one")
+	_ = fl.MarkHidden("job-retry-backoff") // for tests
 	fl.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long in-flight requests may take to finish on shutdown")
 	return cmd
 }

@@ -36,6 +36,9 @@ type Manifest struct {
 	// Isolation is the sandbox of the app's containers: IsolationRunc
 	// (default) or IsolationGVisor.
 	Isolation string `yaml:"isolation,omitempty" json:"isolation"`
+
+	// Kind is "app" or empty; a "job" manifest is a Job (job.go).
+	Kind string `yaml:"kind,omitempty" json:"kind,omitempty"`
 }
 
 // Build says how to build the app's image.

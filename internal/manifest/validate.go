@@ -26,6 +26,7 @@ func (m *Manifest) Validate(file string) error {
 func (m *Manifest) check() problems {
 	m.setDefaults()
 	var ps problems
+	m.checkKind(&ps) // job.go
 	m.checkName(&ps)
 	m.checkSource(&ps)
 	if !m.Port.Auto() {

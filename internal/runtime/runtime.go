@@ -39,6 +39,15 @@ const (
 	LabelInstance  = "dev.berth.instance"
 )
 
+// Labels of job containers (internal/jobs). A job container carries owner,
+// namespace and these, and no LabelInstance, so the app reconciler leaves it
+// alone; the job runner finds an execution's attempt by them after a restart.
+const (
+	LabelJob       = "dev.berth.job"
+	LabelExecution = "dev.berth.execution"
+	LabelAttempt   = "dev.berth.attempt"
+)
+
 // Resources is an instance's slot: the CPU and memory it may use.
 type Resources struct {
 	// NanoCPUs is the CPU limit in billionths of a vCPU (0.125 vCPU = 125_000_000).
@@ -67,6 +76,9 @@ type InstanceSpec struct {
 	Args       []string
 	// Isolation selects the sandbox: IsolationRunc (or "") or IsolationGVisor.
 	Isolation string
+	// Network, when set, is the network the container joins instead of the
+	// driver's default one; a driver creates it if it is missing.
+	Network string
 }
 
 // Isolation values of InstanceSpec.

@@ -15,6 +15,7 @@ import (
 	"github.com/berth-dev/berth/internal/activator"
 	"github.com/berth-dev/berth/internal/api"
 	"github.com/berth-dev/berth/internal/gateway"
+	"github.com/berth-dev/berth/internal/jobs"
 	"github.com/berth-dev/berth/internal/manifest"
 	"github.com/berth-dev/berth/internal/runtime"
 	"github.com/berth-dev/berth/internal/store"
@@ -24,6 +25,7 @@ import (
 // and the gateway.
 type platform struct {
 	store   *store.Store
+	jobs    *jobs.Runner
 	driver  runtime.Driver
 	act     *activator.Activator
 	gw      *gateway.Gateway
@@ -47,6 +49,9 @@ func (p *platform) Version(context.Context) client.Version {
 func (p *platform) Deploy(ctx context.Context, req api.DeployRequest, progress func(string)) (*client.DeployResult, error) {
 	p.deployMu.Lock()
 	defer p.deployMu.Unlock()
+	if req.Job != nil {
+		return p.deployJob(ctx, req, progress) // jobs.go
+	}
 	m := req.Manifest
 	if err := p.checkRoutes(ctx, req.Namespace, m.Name, m.DefaultHost(p.domain), m.Routes); err != nil {
 		return nil, err
@@ -55,33 +60,10 @@ func (p *platform) Deploy(ctx context.Context, req api.DeployRequest, progress f
 	if err != nil {
 		return nil, err
 	}
-	var img runtime.Image
-	ref := m.Image
-	if m.Build != nil {
-		b, ok := p.driver.(runtime.Builder)
-		if !ok {
-			return nil, fmt.Errorf("%w: the %s driver cannot build images; set image: instead of build:", api.ErrBadRequest, p.driver.Name())
-		}
-		ref = fmt.Sprintf("berth.local/%s/%s:r%d", req.Namespace, m.Name, next)
-		progress(fmt.Sprintf("building %s from %s", ref, m.Build.Dockerfile))
-		lw := &lineWriter{emit: progress}
-		img, err = b.Build(ctx, runtime.BuildRequest{
-			Context:    req.Context,
-			Dockerfile: m.Build.Dockerfile,
-			Tag:        ref,
-			Labels: map[string]string{
-				runtime.LabelOwner: p.owner, runtime.LabelNamespace: req.Namespace, runtime.LabelApp: m.Name,
-			},
-		}, lw)
-		lw.Flush()
-		if err != nil {
-			return nil, fmt.Errorf("build %s: %w", m.Name, err)
-		}
-	} else {
-		img, err = p.driver.ResolveImage(ctx, m.Image)
-		if err != nil {
-			return nil, fmt.Errorf("image %q of %s (Berth runs local images; build or load it first): %w", m.Image, m.Name, err)
-		}
+	ref, img, err := p.image(ctx, req, m.Name, m.Image, m.Build, fmt.Sprintf("berth.local/%s/%s:r%d", req.Namespace, m.Name, next),
+		map[string]string{runtime.LabelApp: m.Name}, progress)
+	if err != nil {
+		return nil, err
 	}
 	n, err := p.store.CommitRevision(ctx, store.Revision{
 		Namespace: req.Namespace, App: m.Name, Spec: *m, Image: ref, ImageID: img.ID, ImageSize: img.Size,
@@ -102,6 +84,36 @@ func (p *platform) Deploy(ctx context.Context, req api.DeployRequest, progress f
 		App: m.Name, Namespace: req.Namespace, Revision: n, URL: p.urlFor(m.DefaultHost(p.domain), ""),
 		Image: ref, ImageID: img.ID, ImageSize: img.Size,
 	}, nil
+}
+
+// image builds the image of a deploy from its context, tagged tag and
+// labelled with the owner, the namespace and labels, when build is set;
+// otherwise it resolves the local image ref. It returns the reference
+// deployed and the image.
+func (p *platform) image(ctx context.Context, req api.DeployRequest, name, ref string, build *manifest.Build, tag string, labels map[string]string, progress func(string)) (string, runtime.Image, error) {
+	if build == nil {
+		img, err := p.driver.ResolveImage(ctx, ref)
+		if err != nil {
+			return "", img, fmt.Errorf("image %q of %s (Berth runs local images; build or load it first): %w", ref, name, err)
+		}
+		return ref, img, nil
+	}
+	b, ok := p.driver.(runtime.Builder)
+	if !ok {
+		return "", runtime.Image{}, fmt.Errorf("%w: the %s driver cannot build images; set image: instead of build:", api.ErrBadRequest, p.driver.Name())
+	}
+	progress(fmt.Sprintf("building %s from %s", tag, build.Dockerfile))
+	all := map[string]string{runtime.LabelOwner: p.owner, runtime.LabelNamespace: req.Namespace}
+	for k, v := range labels {
+		all[k] = v
+	}
+	lw := &lineWriter{emit: progress}
+	img, err := b.Build(ctx, runtime.BuildRequest{Context: req.Context, Dockerfile: build.Dockerfile, Tag: tag, Labels: all}, lw)
+	lw.Flush()
+	if err != nil {
+		return "", img, fmt.Errorf("build %s: %w", name, err)
+	}
+	return tag, img, nil
 }
 
 // checkRoutes refuses a host or host+path another app already serves.

@@ -34,6 +34,8 @@ type Config struct {
 	Network string
 	// Domain is the suffix of default app hosts: APP.<Domain> (default "localhost").
 	Domain string
+	// Jobs configures the job runner (internal/jobs).
+	Jobs JobsConfig
 	// ShutdownTimeout bounds graceful shutdown on SIGTERM.
 	ShutdownTimeout time.Duration
 	// Version is the binary's version, reported by the API.
@@ -74,4 +76,18 @@ func (c *Config) tlsCertificate() (cert tls.Certificate, ok bool, err error) {
 		return tls.Certificate{}, false, fmt.Errorf("--tls-cert %q and --tls-key %q: want a PEM certificate and its PEM private key: %w", c.TLSCert, c.TLSKey, err)
 	}
 	return cert, true, nil
+}
+
+// JobsConfig is the job runner's part of Config.
+type JobsConfig struct {
+	// Workers caps the executions running at once (default 4);
+	// PerNamespace caps those of one namespace (default Workers).
+	Workers      int
+	PerNamespace int
+	// Network is the isolated Docker network job containers join
+	// (default "berth-jobs").
+	Network string
+	// RetryBackoff is the wait before a first retry, doubled for each next
+	// one (default 1s).
+	RetryBackoff time.Duration
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/berth-dev/berth/internal/activator"
 	"github.com/berth-dev/berth/internal/api"
 	"github.com/berth-dev/berth/internal/gateway"
+	"github.com/berth-dev/berth/internal/jobs"
 	"github.com/berth-dev/berth/internal/metrics"
 	"github.com/berth-dev/berth/internal/runtime/docker"
 	"github.com/berth-dev/berth/internal/store"
@@ -85,7 +86,11 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}
 	_, gwPort, _ := net.SplitHostPort(gwLn.Addr().String())
-	p := &platform{store: st, driver: drv, act: act, gw: gw, owner: owner, domain: cfg.Domain, version: cfg.Version, gatewayPort: gwPort}
+	jr := jobs.New(jobs.Options{
+		Store: st, Driver: drv, Owner: owner, Network: cfg.Jobs.Network, Workers: cfg.Jobs.Workers,
+		PerNamespace: cfg.Jobs.PerNamespace, RetryBackoff: cfg.Jobs.RetryBackoff, Logger: log,
+	})
+	p := &platform{store: st, jobs: jr, driver: drv, act: act, gw: gw, owner: owner, domain: cfg.Domain, version: cfg.Version, gatewayPort: gwPort}
 
 	// Load apps and adopt what runs before serving, so that no request
 	// starts a duplicate of a container that is already there.
@@ -123,6 +128,10 @@ func Run(ctx context.Context, cfg Config) error {
 	loopCtx, stopLoop := context.WithCancel(ctx)
 	defer stopLoop()
 	go act.Run(loopCtx, 250*time.Millisecond, 2*time.Second)
+	// Jobs start after adoption; on shutdown the runner lets go of running
+	// job containers, which the next start re-attaches.
+	jobsDone := make(chan error, 1)
+	go func() { jobsDone <- jr.Run(loopCtx) }()
 
 	var serveErr error
 	select {
@@ -133,7 +142,13 @@ func Run(ctx context.Context, cfg Config) error {
 	stopLoop()
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
-	err = errors.Join(serveErr, gwSrv.Shutdown(sctx), tlsSrv.Shutdown(sctx), apiSrv.Shutdown(sctx))
+	var jobsErr error
+	select {
+	case jobsErr = <-jobsDone:
+	case <-sctx.Done():
+		jobsErr = errors.New("the job runner did not stop within the shutdown timeout")
+	}
+	err = errors.Join(serveErr, jobsErr, gwSrv.Shutdown(sctx), tlsSrv.Shutdown(sctx), apiSrv.Shutdown(sctx))
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}
@@ -150,6 +165,9 @@ func (c *Config) defaults() {
 	}
 	if c.Network == "" {
 		c.Network = "berth"
+	}
+	if c.Jobs.Network == "" {
+		c.Jobs.Network = c.Network + "-jobs"
 	}
 	if c.Domain == "" {
 		c.Domain = "localhost"

@@ -1,9 +1,12 @@
-// Package store is Berth's embedded, durable state: apps, their revisions and
-// server metadata, kept in one bbolt file inside the data directory. Values are
+// Package store is Berth's embedded, durable state: apps, their revisions,
+// jobs with their executions and logs (jobs.go, logs.go), and server
+// metadata, kept in one bbolt file inside the data directory. Values are
 // JSON so the file stays readable with standard tools and forward compatible.
 //
 // The store holds what the user asked for; what runs is the engine's business
-// and is re-read from it (by label) on start-up, never cached here.
+// and is re-read from it (by label) on start-up, never cached here. The one
+// exception is a job attempt's container name, recorded before the container
+// is created so that the runner can find it again after a crash.
 package store
 
 import (
@@ -94,7 +97,7 @@ func Open(path string, lockTimeout time.Duration) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketMeta, bucketApps, bucketRevisions} {
+		for _, b := range append([][]byte{bucketMeta, bucketApps, bucketRevisions}, jobBuckets...) {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}

@@ -50,10 +50,14 @@ func (d *Driver) Create(ctx context.Context, spec runtime.InstanceSpec) (string,
 	default:
 		return "", fmt.Errorf("create container %s: %w: isolation %q; allowed: runc, gvisor", spec.Name, runtime.ErrInvalid, spec.Isolation)
 	}
+	netName, err := d.specNetwork(ctx, spec)
+	if err != nil {
+		return "", fmt.Errorf("create container %s: %w", spec.Name, err)
+	}
 	noInit := false // the app is PID 1 and gets the stop signal itself
 	pids := d.pidsLimit
 	host := &container.HostConfig{
-		NetworkMode:   container.NetworkMode(d.network),
+		NetworkMode:   container.NetworkMode(netName),
 		RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyDisabled}, // Berth heals, not Docker
 		LogConfig: container.LogConfig{
 			Type:   "json-file",
@@ -73,13 +77,14 @@ func (d *Driver) Create(ctx context.Context, spec runtime.InstanceSpec) (string,
 	if spec.Resources.MemoryBytes > 0 {
 		host.MemorySwap = spec.Resources.MemoryBytes // no swap
 	}
-	netCfg := &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{d.network: {}}}
+	netCfg := &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{netName: {}}}
 	var holder string
-	if d.holder != "" {
+	// Instances on the app network get a network holder; one-shot job
+	// containers (on their own network) do not need one.
+	if d.holder != "" && netName == d.network {
 		if _, err := d.ResolveImage(ctx, spec.Image); err != nil {
 			return "", fmt.Errorf("create container %s: %w", spec.Name, err)
 		}
-		var err error
 		if holder, err = d.createHolder(ctx, spec); err != nil {
 			return "", err
 		}

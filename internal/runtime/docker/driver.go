@@ -75,6 +75,12 @@ type Driver struct {
 	// holder ID → IP.
 	holder    string
 	holderIPs sync.Map
+
+	// ensureMu serialises the creation of InstanceSpec.Network networks:
+	// the engine does not stop concurrent creates of one name (it would
+	// make several networks of that name). ensured records those that exist.
+	ensureMu sync.Mutex
+	ensured  map[string]bool
 }
 
 var (
@@ -107,7 +113,7 @@ func New(ctx context.Context, opts Options) (*Driver, error) {
 		cli.Close()
 		return nil, fmt.Errorf("docker engine at %s: %w", cli.DaemonHost(), err)
 	}
-	if err := d.ensureNetwork(ctx); err != nil {
+	if err := d.ensureNetwork(ctx, d.network, false); err != nil {
 		cli.Close()
 		return nil, err
 	}
@@ -131,27 +137,53 @@ func (d *Driver) Network() string { return d.network }
 // Close releases the connection to the engine.
 func (d *Driver) Close() error { return d.cli.Close() }
 
-func (d *Driver) ensureNetwork(ctx context.Context) error {
-	_, err := d.cli.NetworkInspect(ctx, d.network, network.InspectOptions{})
+// ensureNetwork creates the bridge network name unless it exists. An
+// isolated network has inter-container communication disabled: its
+// containers reach neither each other nor (the engine's default isolation
+// between bridges) the containers of other networks.
+func (d *Driver) ensureNetwork(ctx context.Context, name string, isolated bool) error {
+	_, err := d.cli.NetworkInspect(ctx, name, network.InspectOptions{})
 	if err == nil {
 		return nil
 	}
 	if !cerrdefs.IsNotFound(err) {
-		return fmt.Errorf("inspect network %s: %w", d.network, err)
+		return fmt.Errorf("inspect network %s: %w", name, err)
 	}
-	_, err = d.cli.NetworkCreate(ctx, d.network, network.CreateOptions{
-		Driver: "bridge",
-		Labels: map[string]string{LabelManaged: "true"},
-	})
+	opts := network.CreateOptions{Driver: "bridge", Labels: map[string]string{LabelManaged: "true"}}
+	if isolated {
+		opts.Options = map[string]string{"com.docker.network.bridge.enable_icc": "false"}
+	}
+	_, err = d.cli.NetworkCreate(ctx, name, opts)
 	switch {
 	case err == nil:
-		d.log.Info("created network", "network", d.network)
+		d.log.Info("created network", "network", name, "isolated", isolated)
 		return nil
 	case cerrdefs.IsConflict(err) || strings.Contains(err.Error(), "already exists"):
 		return nil // another process made it first
 	default:
-		return fmt.Errorf("create network %s: %w", d.network, err)
+		return fmt.Errorf("create network %s: %w", name, err)
 	}
+}
+
+// specNetwork is the network a container of spec joins, creating an
+// InstanceSpec.Network (isolated) the first time it is asked for.
+func (d *Driver) specNetwork(ctx context.Context, spec runtime.InstanceSpec) (string, error) {
+	if spec.Network == "" || spec.Network == d.network {
+		return d.network, nil
+	}
+	d.ensureMu.Lock()
+	defer d.ensureMu.Unlock()
+	if d.ensured[spec.Network] {
+		return spec.Network, nil
+	}
+	if err := d.ensureNetwork(ctx, spec.Network, true); err != nil {
+		return "", err
+	}
+	if d.ensured == nil {
+		d.ensured = map[string]bool{}
+	}
+	d.ensured[spec.Network] = true
+	return spec.Network, nil
 }
 
 // engineErr adds the runtime sentinel that matches an engine error class,

@@ -48,6 +48,7 @@ type Driver struct {
 
 type instance struct {
 	status runtime.Status
+	spec   runtime.InstanceSpec
 	port   int
 	cpu    time.Duration
 	// listening, when set by SetListening, is what ListeningPorts reports.
@@ -109,6 +110,17 @@ func (d *Driver) AppendLog(id, line string) error {
 	return nil
 }
 
+// Spec returns the spec a container (by ID or name) was created with.
+func (d *Driver) Spec(id string) (runtime.InstanceSpec, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	c, err := d.lookup("spec of", id)
+	if err != nil {
+		return runtime.InstanceSpec{}, err
+	}
+	return c.spec, nil
+}
+
 // ResolveImage returns an image added with AddImage or made by Build.
 func (d *Driver) ResolveImage(ctx context.Context, ref string) (runtime.Image, error) {
 	if err := d.check(ctx, "resolve", ref); err != nil {
@@ -148,14 +160,16 @@ func (d *Driver) Create(ctx context.Context, spec runtime.InstanceSpec) (string,
 	}
 	d.containers[id] = &instance{
 		status:  runtime.Status{ID: id, Name: name, Labels: maps.Clone(spec.Labels), State: runtime.StateCreated},
+		spec:    spec,
 		port:    spec.Port,
 		changed: make(chan struct{}),
 	}
 	return id, nil
 }
 
-// Start moves a created or exited container to running and logs
-// "listening on :PORT", as the test app does; a running one is left alone.
+// Start moves a created or exited container to running and, when it has a
+// port, logs "listening on :PORT", as the test app does; a running one is
+// left alone.
 func (d *Driver) Start(ctx context.Context, id string) error {
 	if err := d.check(ctx, "start", id); err != nil {
 		return fmt.Errorf("start container %s: %w", id, err)
@@ -175,7 +189,11 @@ func (d *Driver) Start(ctx context.Context, id string) error {
 	c.status.State = runtime.StateRunning
 	c.status.ExitCode = 0
 	c.status.StartedAt = d.now()
-	c.log(fmt.Sprintf("listening on :%d", c.port))
+	if c.port > 0 {
+		c.log(fmt.Sprintf("listening on :%d", c.port))
+	} else {
+		c.notify()
+	}
 	return nil
 }
 

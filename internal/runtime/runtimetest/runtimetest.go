@@ -90,6 +90,7 @@ var cases = []struct {
 	{"Remove", testRemove},
 	{"MissingContainer", testMissingContainer},
 	{"ListeningPorts", testListeningPorts},
+	{"OtherNetwork", testOtherNetwork},
 }
 
 // harness carries one case's driver, context and owner label.
@@ -476,4 +477,23 @@ func randHex(n int) string {
 	b := make([]byte, n)
 	rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// OtherNetwork: a spec's Network puts the container on that network (made on
+// demand) instead of the default one; it runs and stops like any other.
+func testOtherNetwork(h *harness) {
+	spec := h.spec(nil)
+	spec.Network = "berth-conformance-isolated"
+	id, err := h.d.Create(h.ctx, spec)
+	if err != nil {
+		h.t.Fatalf("Create(%s) on network %s: %v", spec.Name, spec.Network, err)
+	}
+	if err := h.d.Start(h.ctx, id); err != nil {
+		h.t.Fatalf("Start(%s): %v", id, err)
+	}
+	h.waitState(id, runtime.StateRunning)
+	if err := h.d.Stop(h.ctx, id, 5*time.Second); err != nil {
+		h.t.Fatalf("Stop(%s): %v", id, err)
+	}
+	h.waitState(id, runtime.StateExited)
 }
