@@ -54,7 +54,9 @@ type Scale struct {
 type Instance struct {
 	ID          string `json:"id"`
 	ContainerID string `json:"container_id"`
-	Revision    int    `json:"revision"`
+	// Key is the key the instance belongs to (apps with instances.key).
+	Key      string `json:"key,omitempty"`
+	Revision int    `json:"revision"`
 	// State is one of "starting", "ready", "draining", "stopping", "sleeping", "removing", "failed".
 	State string `json:"state"`
 	// Sleep is the tier of a sleeping instance: "pause" or "stop".

@@ -101,13 +101,15 @@ func (l *Lease) Unreachable(err error) {
 	l.app.broadcast()
 }
 
-// Acquire returns a lease on a ready instance of the app's serving revision
-// with a free concurrency slot, the one with the fewest requests in flight.
+// Acquire returns a lease for a request. With a key (an app with
+// instances.key) it is the key's own instance, see keyInstance. Without, it
+// is a ready instance of the app's serving revision with a free concurrency
+// slot, the one with the fewest requests in flight.
 // Without one it starts, wakes or unparks instances as demand needs (up to
 // scale.max) and waits in the app's bounded queue until one has room, ctx
 // expires, the queue is full (*QueueFullError), a start it waited for fails
 // (*StartError) or the app is crash-looping (*CrashLoopError).
-func (a *Activator) Acquire(ctx context.Context, ns, name string) (*Lease, error) {
+func (a *Activator) Acquire(ctx context.Context, ns, name, key string) (*Lease, error) {
 	ap, ok := a.lookup(ns, name)
 	if !ok {
 		return nil, fmt.Errorf("%s/%s: %w", ns, name, ErrAppNotFound)
@@ -120,7 +122,18 @@ func (a *Activator) Acquire(ctx context.Context, ns, name string) (*Lease, error
 			ap.mu.Unlock()
 			return nil, fmt.Errorf("%s/%s: %w", ns, name, ErrAppNotFound)
 		}
-		if in := ap.pick(); in != nil {
+		var in *instance
+		var pending int
+		if key == "" {
+			in = ap.pick()
+		} else {
+			var err error
+			if in, err = a.keyInstance(ap, key); err != nil {
+				ap.mu.Unlock()
+				return nil, err
+			}
+		}
+		if in != nil {
 			now := a.now()
 			in.inflight++
 			in.lastActive, ap.lastActive = now, now
@@ -131,18 +144,24 @@ func (a *Activator) Acquire(ctx context.Context, ns, name string) (*Lease, error
 			ap.mu.Unlock()
 			return lease, nil
 		}
-		pending := ap.pending()
+		if key == "" {
+			pending = ap.pending()
+		} else if ap.keys[key] != nil {
+			pending = 1
+		}
 		if ap.failSeq != seq && pending == 0 {
 			err := ap.lastErr
 			ap.mu.Unlock()
 			return nil, err
 		}
-		if now := a.now(); now.Before(ap.backoffUntil) && pending == 0 {
+		if now := a.now(); key == "" && now.Before(ap.backoffUntil) && pending == 0 {
 			err := &CrashLoopError{App: name, RetryAfter: ap.backoffUntil.Sub(now), LastError: ap.lastError}
 			ap.mu.Unlock()
 			return nil, err
 		}
-		a.ensureCapacity(ap, ap.queued+1)
+		if key == "" {
+			a.ensureCapacity(ap, ap.queued+1)
+		}
 		if ap.queued >= ap.cfg.Spec.Scale.Queue {
 			ap.mu.Unlock()
 			return nil, &QueueFullError{App: name, Limit: ap.cfg.Spec.Scale.Queue}
@@ -170,7 +189,7 @@ func (ap *app) pick() *instance {
 	var best *instance
 	limit := ap.cfg.Spec.Scale.Concurrency
 	for _, in := range ap.instances {
-		if in.state != stateReady || !ap.serving(in) || in.parked || in.inflight >= limit {
+		if in.state != stateReady || !ap.serving(in) || in.parked || in.key != "" || in.inflight >= limit {
 			continue
 		}
 		if best == nil || best.retiring && !in.retiring || best.retiring == in.retiring && in.inflight < best.inflight {

@@ -102,7 +102,9 @@ type app struct {
 	cfg       App
 	scale     autoscaler.Spec
 	instances []*instance
-	removed   bool
+	// keys maps each key to its instance (apps with instances.key).
+	keys    map[string]*instance
+	removed bool
 
 	// queued counts requests waiting for capacity; notify is closed (and
 	// replaced) whenever capacity may have appeared, waking them.
@@ -154,7 +156,8 @@ func (a *Activator) SetApp(cfg App) {
 	ap.scale = autoscaler.SpecOf(&cfg.Spec)
 	now := a.now()
 	for _, in := range ap.instances {
-		if in.revision != cfg.Revision && !in.draining {
+		// A key keeps the instance (and revision) that first served it.
+		if in.revision != cfg.Revision && !in.draining && in.key == "" {
 			in.draining, in.drainingSince = true, now
 		}
 	}
@@ -202,7 +205,9 @@ func (a *Activator) lookup(ns, name string) (*app, bool) {
 type InstanceView struct {
 	ID          string
 	ContainerID string
-	Revision    int
+	// Key is the key the instance belongs to, if any.
+	Key      string
+	Revision int
 	// State is starting, ready, draining, stopping, sleeping, removing or failed.
 	State string
 	// Sleep is the tier a sleeping instance is in: pause or stop.
@@ -248,7 +253,7 @@ func (a *Activator) View(ns, name string) (AppView, error) {
 			st = "draining"
 		}
 		v.Instances = append(v.Instances, InstanceView{
-			ID: in.id, ContainerID: in.containerID, Revision: in.revision, State: st, Sleep: in.sleepMode,
+			ID: in.id, ContainerID: in.containerID, Key: in.key, Revision: in.revision, State: st, Sleep: in.sleepMode,
 			Addr: in.addr, Port: addrPort(in.addr), InFlight: in.inflight, CreatedAt: in.createdAt, StartedAt: in.startedAt, LastActive: in.lastActive,
 		})
 		switch {

@@ -44,8 +44,11 @@ func (s state) String() string {
 type instance struct {
 	id          string
 	containerID string
-	revision    int
-	state       state
+	// key is the key this instance belongs to (apps with instances.key);
+	// "" for shared and for warm, unclaimed instances.
+	key      string
+	revision int
+	state    state
 	// sleepMode is the tier of a stopping or sleeping instance: pause or stop.
 	sleepMode string
 	// draining instances take no new requests and are removed once idle or
@@ -92,8 +95,11 @@ func (a *Activator) newInstance(ap *app) *instance {
 	return in
 }
 
-// drop forgets an instance. Callers hold ap.mu.
+// drop forgets an instance (and its key). Callers hold ap.mu.
 func (ap *app) drop(in *instance) {
+	if in.key != "" && ap.keys[in.key] == in {
+		delete(ap.keys, in.key)
+	}
 	for i, x := range ap.instances {
 		if x == in {
 			ap.instances = append(ap.instances[:i], ap.instances[i+1:]...)

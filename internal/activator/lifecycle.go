@@ -149,7 +149,10 @@ func (a *Activator) start(ctx context.Context, ap *app, in *instance, cfg App, c
 	if create {
 		t := time.Now()
 		var err error
-		id, err = a.opts.Driver.Create(ctx, a.instanceSpec(cfg, in.id))
+		ap.mu.Lock()
+		key := in.key
+		ap.mu.Unlock()
+		id, err = a.opts.Driver.Create(ctx, a.instanceSpec(cfg, in.id, key))
 		if err != nil {
 			return fail(err)
 		}
@@ -173,7 +176,7 @@ func (a *Activator) start(ctx context.Context, ap *app, in *instance, cfg App, c
 }
 
 // instanceSpec is what the driver is asked to create for one instance.
-func (a *Activator) instanceSpec(cfg App, instanceID string) runtime.InstanceSpec {
+func (a *Activator) instanceSpec(cfg App, instanceID, key string) runtime.InstanceSpec {
 	env := make(map[string]string, len(cfg.Spec.Env)+4)
 	for k, v := range cfg.Spec.Env {
 		env[k] = v
@@ -183,6 +186,9 @@ func (a *Activator) instanceSpec(cfg App, instanceID string) runtime.InstanceSpe
 	env["BERTH_NAMESPACE"] = cfg.Namespace
 	env["BERTH_REVISION"] = strconv.Itoa(cfg.Revision)
 	env["BERTH_INSTANCE"] = instanceID
+	if key != "" {
+		env["BERTH_KEY"] = key
+	}
 	labels := make(map[string]string, len(cfg.Spec.Labels)+5)
 	for k, v := range cfg.Spec.Labels {
 		labels[k] = v
@@ -192,6 +198,9 @@ func (a *Activator) instanceSpec(cfg App, instanceID string) runtime.InstanceSpe
 	labels[runtime.LabelApp] = cfg.Name
 	labels[runtime.LabelRevision] = strconv.Itoa(cfg.Revision)
 	labels[runtime.LabelInstance] = instanceID
+	if key != "" {
+		labels[runtime.LabelKey] = key
+	}
 	return runtime.InstanceSpec{
 		Name:      "berth-" + cfg.Namespace + "-" + cfg.Name + "-" + instanceID,
 		Image:     cfg.Image,

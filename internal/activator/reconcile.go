@@ -82,7 +82,8 @@ func (a *Activator) adoptOrRemove(st runtime.Status) {
 	if ok {
 		ap.mu.Lock()
 		defer ap.mu.Unlock()
-		ok = !ap.removed && rev == ap.cfg.Revision
+		// A key's instance keeps the revision that first served it.
+		ok = !ap.removed && (rev == ap.cfg.Revision || st.Labels[runtime.LabelKey] != "" && ap.cfg.Spec.Keyed())
 	}
 	if !ok {
 		a.log.Info("removing dangling container", "container", st.ID, "name", st.Name, "app", name, "ns", ns, "revision", rev)
@@ -91,6 +92,13 @@ func (a *Activator) adoptOrRemove(st runtime.Status) {
 	}
 	in := &instance{id: instanceID, containerID: st.ID, revision: rev, createdAt: a.now(), lastActive: a.now()}
 	ap.instances = append(ap.instances, in)
+	if key := st.Labels[runtime.LabelKey]; key != "" && ap.cfg.Spec.Keyed() && ap.keys[key] == nil {
+		in.key = key
+		if ap.keys == nil {
+			ap.keys = map[string]*instance{}
+		}
+		ap.keys[key] = in
+	}
 	switch st.State {
 	case runtime.StateRunning:
 		a.beginAdopt(ap, in, st.StartedAt)

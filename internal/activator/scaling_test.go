@@ -58,7 +58,7 @@ func TestQueueOverflow(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	for range 2 {
-		go act.Acquire(ctx, "default", "web")
+		go act.Acquire(ctx, "default", "web", "")
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
@@ -71,7 +71,7 @@ func TestQueueOverflow(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	_, err := act.Acquire(context.Background(), "default", "web")
+	_, err := act.Acquire(context.Background(), "default", "web", "")
 	var qf *QueueFullError
 	if !errors.As(err, &qf) || qf.Limit != 2 || !errors.Is(err, ErrQueueFull) {
 		t.Fatalf("third waiter: %v; want QueueFullError with limit 2", err)
@@ -191,18 +191,81 @@ func TestCrashLoopBacksOff(t *testing.T) {
 		return nil
 	}
 	var se *StartError
-	if _, err := act.Acquire(context.Background(), "default", "web"); !errors.As(err, &se) {
+	if _, err := act.Acquire(context.Background(), "default", "web", ""); !errors.As(err, &se) {
 		t.Fatalf("first request: %v; want the StartError", err)
 	}
 	// The first failure is retried at once; the second starts the back-off.
-	if _, err := act.Acquire(context.Background(), "default", "web"); !errors.As(err, &se) {
+	if _, err := act.Acquire(context.Background(), "default", "web", ""); !errors.As(err, &se) {
 		t.Fatalf("second request: %v; want the StartError", err)
 	}
 	var cl *CrashLoopError
-	if _, err := act.Acquire(context.Background(), "default", "web"); !errors.As(err, &cl) || cl.RetryAfter <= 0 {
+	if _, err := act.Acquire(context.Background(), "default", "web", ""); !errors.As(err, &cl) || cl.RetryAfter <= 0 {
 		t.Fatalf("during back-off: %v; want a CrashLoopError with a retry time", err)
 	}
 	if v, _ := act.View("default", "web"); v.Status != "crash-looping" {
 		t.Fatalf("status = %q; want crash-looping", v.Status)
+	}
+}
+
+func acquireKey(t *testing.T, act *Activator, key string) *Lease {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	l, err := act.Acquire(ctx, "default", "web", key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+func TestKeysGetTheirOwnInstances(t *testing.T) {
+	act, drv := setupWith(t, "instances: {key: \"header:X-Session\"}\nscale: {max: 2, warm: 1}\nsleep: pause\nlimits: {idle_timeout: 1s}\n")
+	act.Tick(time.Now())
+	waitReadyCount(t, act, 1) // the warm one
+
+	a := acquireKey(t, act, "alice")
+	if a.ColdStart != nil {
+		t.Fatalf("the first key did not claim the warm instance: cold start %v", a.ColdStart)
+	}
+	a.Release()
+	b := acquireKey(t, act, "bob")
+	b.Release()
+	if a.inst == b.inst {
+		t.Fatal("two keys share an instance")
+	}
+	if again := acquireKey(t, act, "alice"); again.inst != a.inst {
+		t.Fatal("alice's second request went to another instance")
+	} else {
+		again.Release()
+	}
+	// Two keys awake at scale.max 2: a third is refused.
+	var kl *KeyLimitError
+	if _, err := act.Acquire(context.Background(), "default", "web", "carol"); !errors.As(err, &kl) || kl.Max != 2 {
+		t.Fatalf("third key: %v; want KeyLimitError with max 2", err)
+	}
+	// Idle keys sleep (pause) and wake on the same container.
+	act.Tick(time.Now().Add(2 * time.Second))
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if st, _ := drv.Inspect(context.Background(), a.inst.containerID); st.State == runtime.StatePaused {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("alice's idle instance was not paused")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	woke := acquireKey(t, act, "alice")
+	defer woke.Release()
+	if woke.inst != a.inst || len(woke.ColdStart) != 1 || woke.ColdStart[0].Name != "unpause" {
+		t.Fatalf("alice woke on %s with %v; want her instance, unpaused", woke.inst.id, woke.ColdStart)
+	}
+	v, _ := act.View("default", "web")
+	keys := map[string]bool{}
+	for _, in := range v.Instances {
+		keys[in.Key] = true
+	}
+	if !keys["alice"] || !keys["bob"] {
+		t.Fatalf("view keys = %v", keys)
 	}
 }

@@ -43,6 +43,10 @@ func (a *Activator) snapshot() []*app {
 // scaleApp samples demand and moves the number of up instances towards the
 // autoscaler's decision. Callers hold ap.mu.
 func (a *Activator) scaleApp(ap *app, now time.Time) {
+	if ap.cfg.Spec.Keyed() {
+		a.scaleKeyed(ap)
+		return
+	}
 	inflight, ready := 0, 0
 	var up []*instance
 	for _, in := range ap.instances {
@@ -119,6 +123,19 @@ func (a *Activator) scaleApp(ap *app, now time.Time) {
 // lifecycle applies the per-instance policy. Callers hold ap.mu.
 func (a *Activator) lifecycle(ap *app, in *instance, now time.Time) {
 	spec := &ap.cfg.Spec
+	if in.key != "" {
+		// A key's instance holds its state: it follows its own idleness
+		// down the sleep tiers and is neither parked nor recycled.
+		switch in.state {
+		case stateReady:
+			if in.inflight == 0 && now.Sub(in.lastActive) >= ap.scale.IdleTimeout {
+				a.beginSleep(ap, in, firstMode(spec.Sleep))
+			}
+		case stateSleeping:
+			a.descend(ap, in, now)
+		}
+		return
+	}
 	old := in.revision != ap.cfg.Revision
 	switch in.state {
 	case stateReady:
@@ -143,13 +160,19 @@ func (a *Activator) lifecycle(ap *app, in *instance, now time.Time) {
 			a.beginRetire(ap, in, "old revision")
 			return
 		}
-		switch spec.Sleep.TierAt(now.Sub(in.lastActive)) {
-		case manifest.SleepRemove:
-			a.beginRetire(ap, in, "sleep tier remove")
-		case manifest.SleepStop:
-			if in.sleepMode == manifest.SleepPause {
-				a.beginSleep(ap, in, manifest.SleepStop)
-			}
+		a.descend(ap, in, now)
+	}
+}
+
+// descend moves a sleeping instance to the sleep tier its idle time calls
+// for. Callers hold ap.mu.
+func (a *Activator) descend(ap *app, in *instance, now time.Time) {
+	switch ap.cfg.Spec.Sleep.TierAt(now.Sub(in.lastActive)) {
+	case manifest.SleepRemove:
+		a.beginRetire(ap, in, "sleep tier remove")
+	case manifest.SleepStop:
+		if in.sleepMode == manifest.SleepPause {
+			a.beginSleep(ap, in, manifest.SleepStop)
 		}
 	}
 }

@@ -117,6 +117,7 @@ through the data directory (server.json, admin.token) unless --api and --token s
 		newLogsCmd(e),
 		newRmCmd(e),
 		newScaleCmd(e),
+		newInstancesCmd(e),
 		newHolderCmd(),
 		newVersionCmd(e),
 		newJobsCmd(e), // jobs.go

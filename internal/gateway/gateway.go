@@ -31,7 +31,7 @@ const ColdStartHeader = "Berth-Cold-Start"
 
 // Acquirer hands out leases on ready instances; *activator.Activator is one.
 type Acquirer interface {
-	Acquire(ctx context.Context, ns, name string) (*activator.Lease, error)
+	Acquire(ctx context.Context, ns, name, key string) (*activator.Lease, error)
 }
 
 // Gateway is an http.Handler.
@@ -102,6 +102,7 @@ func (g *Gateway) SetRoutes(t *Table) { g.routes.Store(t) }
 type attempt struct {
 	lease   *activator.Lease
 	target  *Target
+	key     string
 	retried bool
 }
 
@@ -128,9 +129,17 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w = rec
 		defer g.observe(target, rec, time.Now())
 	}
+	var key string
+	if target.Key != nil {
+		var err error
+		if key, err = target.Key.extractKey(r); err != nil {
+			problem.Write(w, problem.New(http.StatusBadRequest, "missing-key", "Missing or invalid instance key", err.Error()), 0)
+			return
+		}
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), target.RequestTimeout)
 	defer cancel()
-	lease, err := g.act.Acquire(ctx, target.Namespace, target.Name)
+	lease, err := g.act.Acquire(ctx, target.Namespace, target.Name, key)
 	if err != nil {
 		g.acquireError(w, r, target, err)
 		return
@@ -139,17 +148,21 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if lease.ColdStart != nil {
 		w.Header().Set(ColdStartHeader, activator.FormatPhases(lease.ColdStart))
 	}
-	g.proxyFor(target, r).ServeHTTP(w, r.WithContext(context.WithValue(ctx, attemptKey{}, &attempt{lease: lease, target: target})))
+	g.proxyFor(target, r).ServeHTTP(w, r.WithContext(context.WithValue(ctx, attemptKey{}, &attempt{lease: lease, target: target, key: key})))
 }
 
 func (g *Gateway) acquireError(w http.ResponseWriter, r *http.Request, t *Target, err error) {
 	var se *activator.StartError
 	var qf *activator.QueueFullError
 	var cl *activator.CrashLoopError
+	var kl *activator.KeyLimitError
 	switch {
 	case errors.As(err, &qf):
 		problem.Write(w, problem.New(http.StatusServiceUnavailable, "queue-full", "App at capacity",
 			fmt.Sprintf("app %s has every instance busy (scale.max) and %d requests already waiting (scale.queue); retry shortly", t.Name, qf.Limit)), 1)
+	case errors.As(err, &kl):
+		problem.Write(w, problem.New(http.StatusTooManyRequests, "key-limit", "Too many keys awake",
+			fmt.Sprintf("app %s already runs instances for %d keys, its scale.max; a new key can start once one of them sleeps", t.Name, kl.Max)), 5)
 	case errors.As(err, &cl):
 		problem.Write(w, problem.New(http.StatusServiceUnavailable, "crash-looping", "App is crash-looping",
 			fmt.Sprintf("app %s keeps failing to start; the next attempt is in %s; see `berth status %s`", t.Name, cl.RetryAfter.Round(time.Second), t.Name)),
@@ -208,7 +221,7 @@ func (bufferPool) Put(b []byte) { buffers.Put(&b) }
 
 // retry sends a request whose instance was unreachable to another instance.
 func (g *Gateway) retry(w http.ResponseWriter, r *http.Request, at *attempt) {
-	lease, err := g.act.Acquire(r.Context(), at.target.Namespace, at.target.Name)
+	lease, err := g.act.Acquire(r.Context(), at.target.Namespace, at.target.Name, at.key)
 	if err != nil {
 		g.acquireError(w, r, at.target, err)
 		return
@@ -217,7 +230,7 @@ func (g *Gateway) retry(w http.ResponseWriter, r *http.Request, at *attempt) {
 	if lease.ColdStart != nil {
 		w.Header().Set(ColdStartHeader, activator.FormatPhases(lease.ColdStart))
 	}
-	next := &attempt{lease: lease, target: at.target, retried: true}
+	next := &attempt{lease: lease, target: at.target, key: at.key, retried: true}
 	g.proxyFor(at.target, r).ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), attemptKey{}, next)))
 }
 

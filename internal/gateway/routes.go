@@ -16,6 +16,8 @@ type Target struct {
 	// Protocol is what the gateway speaks to the app's instances:
 	// UpstreamHTTP1 (also "") or UpstreamH2C.
 	Protocol Upstream
+	// Key, if set, routes each request to its key's own instance.
+	Key *KeySource
 }
 
 // Upstream is a protocol the gateway speaks to instances.

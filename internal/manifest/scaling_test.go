@@ -63,3 +63,39 @@ func TestScalingProblems(t *testing.T) {
 		}
 	}
 }
+
+func TestInstancesKey(t *testing.T) {
+	for _, tc := range []struct {
+		yaml string
+		want KeySource
+	}{
+		{"instances: {key: \"header:X-Session-Id\"}", KeySource{"header", "X-Session-Id"}},
+		{"instances: {key: \"cookie:sid\"}", KeySource{"cookie", "sid"}},
+		{"instances: {key: \"path:/s/{key}/\", strip_prefix: true}", KeySource{"path", "/s/"}},
+		{"instances: {key: \"path:/u/{key}\"}", KeySource{"path", "/u/"}},
+	} {
+		m, err := Parse("berth.yaml", []byte("name: a\n"+tc.yaml+"\n"))
+		if err != nil || !m.Keyed() || m.KeySource() != tc.want {
+			t.Errorf("%s: %v, %+v; want %+v", tc.yaml, err, m, tc.want)
+		}
+	}
+	for _, tc := range []struct{ yaml, field, msg string }{
+		{`instances: {key: "query:id"}`, "instances.key", `"header:NAME"`},
+		{`instances: {key: "header:"}`, "instances.key", "header:NAME"},
+		{`instances: {key: "header:bad name"}`, "instances.key", "header:NAME"},
+		{`instances: {key: "path:/s/"}`, "instances.key", "{key}"},
+		{`instances: {key: "path:/s/{key}/x"}`, "instances.key", "{key}"},
+		{`instances: {key: "cookie:sid", strip_prefix: true}`, "instances.strip_prefix", "only applies to a path key"},
+	} {
+		_, err := Parse("berth.yaml", []byte("name: a\n"+tc.yaml+"\n"))
+		var ve *ValidationError
+		if !errors.As(err, &ve) || len(ve.Problems) != 1 || ve.Problems[0].Field != tc.field || !strings.Contains(ve.Problems[0].Message, tc.msg) {
+			t.Errorf("%s: %v; want one problem on %s containing %q", tc.yaml, err, tc.field, tc.msg)
+		}
+	}
+	for key, ok := range map[string]bool{"abc": true, "user-42.x_y": true, "": false, "-x": false, "a b": false, "ä": false, strings.Repeat("a", 129): false} {
+		if KeyRE.MatchString(key) != ok {
+			t.Errorf("KeyRE(%q) = %v", key, !ok)
+		}
+	}
+}

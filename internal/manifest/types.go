@@ -26,6 +26,8 @@ type Manifest struct {
 	Memory string `yaml:"memory,omitempty" json:"memory,omitempty"`
 	Scale  Scale  `yaml:"scale,omitempty" json:"scale"`
 	Limits Limits `yaml:"limits,omitempty" json:"limits"`
+	// Instances, with a key, gives every key (session, user) its own instance.
+	Instances Instances `yaml:"instances,omitempty" json:"instances,omitzero"`
 	// Sleep says what an idle instance becomes: "pause", "stop" (default) or
 	// "remove", or tiers such as ["pause 1m", "stop 10m", "remove 1h"].
 	Sleep Sleep `yaml:"sleep,omitempty" json:"sleep,omitempty"`

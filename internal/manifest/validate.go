@@ -41,6 +41,7 @@ func (m *Manifest) check() problems {
 	checkDuration(&ps, "limits.max_duration", m.Limits.MaxDuration, MinMaxDuration, MaxMaxDuration, DefaultMaxDuration)
 	checkDuration(&ps, "limits.request_timeout", m.Limits.RequestTimeout, MinRequestTimeout, MaxRequestTimeout, DefaultRequestTimeout)
 	m.checkScaling(&ps)
+	m.checkInstances(&ps)
 	m.checkRoutes(&ps)
 	if m.Health.Path != "" {
 		if msg := urlPathProblem(m.Health.Path, true); msg != "" {

@@ -37,6 +37,8 @@ const (
 	LabelApp       = "dev.berth.app"
 	LabelRevision  = "dev.berth.revision"
 	LabelInstance  = "dev.berth.instance"
+	// LabelKey is the key an instance was started for (instances.key apps).
+	LabelKey = "dev.berth.key"
 )
 
 // Labels of job containers (internal/jobs). A job container carries owner,

@@ -269,7 +269,7 @@ func (p *platform) describe(sv store.Serving) client.App {
 	a.Queued, a.Desired, a.Panic, a.ScaleReason = v.Queued, v.Desired, v.Panic, v.ScaleReason
 	for _, in := range v.Instances {
 		a.Instances = append(a.Instances, client.Instance{
-			ID: in.ID, ContainerID: in.ContainerID, Revision: in.Revision, State: in.State, Sleep: in.Sleep, Addr: in.Addr, Port: in.Port,
+			ID: in.ID, ContainerID: in.ContainerID, Key: in.Key, Revision: in.Revision, State: in.State, Sleep: in.Sleep, Addr: in.Addr, Port: in.Port,
 			InFlight: in.InFlight, CreatedAt: in.CreatedAt, StartedAt: in.StartedAt, LastActive: in.LastActive,
 		})
 	}
@@ -280,6 +280,9 @@ func (p *platform) describe(sv store.Serving) client.App {
 func (p *platform) routesOf(sv store.Serving) []gateway.Route {
 	spec := sv.Revision.Spec
 	t := &gateway.Target{Namespace: sv.App.Namespace, Name: sv.App.Name, RequestTimeout: spec.Limits.RequestTimeout.D(), Protocol: gateway.UpstreamHTTP1}
+	if spec.Keyed() {
+		t.Key = &gateway.KeySource{KeySource: spec.KeySource(), StripPrefix: spec.Instances.StripPrefix}
+	}
 	if spec.UpstreamHTTP2() {
 		t.Protocol = gateway.UpstreamH2C
 	}

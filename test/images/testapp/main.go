@@ -28,6 +28,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -71,6 +72,18 @@ func main() {
 			return
 		}
 		io.WriteString(w, "ok")
+	})
+	// /counter counts its calls in memory and on disk: state that survives a
+	// pause (memory) and a stop (the container's filesystem).
+	var memCount atomic.Int64
+	mux.HandleFunc("/counter", func(w http.ResponseWriter, r *http.Request) {
+		disk := 0
+		if b, err := os.ReadFile("/counter.txt"); err == nil {
+			disk, _ = strconv.Atoi(string(b))
+		}
+		disk++
+		os.WriteFile("/counter.txt", []byte(strconv.Itoa(disk)), 0o644)
+		fmt.Fprintf(w, "memory=%d disk=%d key=%s\n", memCount.Add(1), disk, os.Getenv("BERTH_KEY"))
 	})
 	mux.HandleFunc("/env", func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, os.Getenv(r.URL.Query().Get("k")))
