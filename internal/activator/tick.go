@@ -95,7 +95,13 @@ func (a *Activator) scaleApp(ap *app, now time.Time) {
 	if now.Before(ap.backoffUntil) {
 		return // crash-looping: no starts until the back-off ends
 	}
-	for n := len(up); n < dec.Total; n++ {
+	want := dec.Total
+	if ap.failures > 0 && demand == 0 {
+		// After a failure, start again for waiting requests, min and warm
+		// only, not for demand that the window merely remembers.
+		want = min(want, ap.scale.Min+ap.scale.Warm)
+	}
+	for n := len(up); n < want; n++ {
 		if !a.bringUp(ap) {
 			break
 		}
