@@ -2,7 +2,6 @@ package api
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -114,17 +113,13 @@ func drainBody(r *http.Request) {
 
 // logs streams an app's log, flushing as lines arrive.
 func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
 	var opts runtime.LogOptions
-	switch v := q.Get("follow"); v {
-	case "", "false", "0":
-	case "true", "1":
-		opts.Follow = true
-	default:
-		s.fail(w, fmt.Errorf("%w: query parameter follow=%q; allowed: true or false", ErrBadRequest, v))
+	var err error
+	if opts.Follow, err = boolParam(r, "follow"); err != nil {
+		s.fail(w, err)
 		return
 	}
-	if v := q.Get("tail"); v != "" {
+	if v := r.URL.Query().Get("tail"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
 			s.fail(w, fmt.Errorf("%w: query parameter tail=%q; allowed: a whole number ≥ 0 (0 = all)", ErrBadRequest, v))
@@ -138,24 +133,5 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer rc.Close()
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(http.StatusOK)
-	ctl := http.NewResponseController(w)
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := rc.Read(buf)
-		if n > 0 {
-			if _, werr := w.Write(buf[:n]); werr != nil {
-				return
-			}
-			_ = ctl.Flush()
-		}
-		if err != nil {
-			if !errors.Is(err, io.EOF) && r.Context().Err() == nil {
-				s.log.Warn("log stream", "app", r.PathValue("name"), "err", err)
-			}
-			return
-		}
-	}
+	s.streamText(w, r, rc)
 }

@@ -224,23 +224,9 @@ func newJobsStatusCmd(e *env) *cobra.Command {
 	out := addOutputFlag(cmd, "table", "json")
 	e.addClientFlags(cmd, &cf)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		if err := out.check(); err != nil {
-			return err
-		}
-		c, err := e.client(&cf)
-		if err != nil {
-			return err
-		}
-		ctx, cancel := context.WithTimeout(cmd.Context(), callTimeout)
-		defer cancel()
-		ex, err := c.Execution(ctx, args[0])
-		if err != nil {
-			return err
-		}
-		if out.json() {
-			return printJSON(e.stdout, ex)
-		}
-		return printExecution(e.stdout, ex, time.Now())
+		return showOne(cmd, e, &cf, out, func(ctx context.Context, c *client.Client) (*client.Execution, error) {
+			return c.Execution(ctx, args[0])
+		}, printExecution)
 	}
 	return cmd
 }

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,6 +11,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/berth-dev/berth/client"
 )
 
 // outputFlag is -o/--output with the formats a command allows; the first is
@@ -92,4 +95,27 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// showOne is the shape of every "show one thing" command: check -o, fetch
+// the thing through the API, then print it as JSON or with table.
+func showOne[T any](cmd *cobra.Command, e *env, cf *clientFlags, out *outputFlag,
+	fetch func(context.Context, *client.Client) (T, error), table func(io.Writer, T, time.Time) error) error {
+	if err := out.check(); err != nil {
+		return err
+	}
+	c, err := e.client(cf)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(cmd.Context(), callTimeout)
+	defer cancel()
+	v, err := fetch(ctx, c)
+	if err != nil {
+		return err
+	}
+	if out.json() {
+		return printJSON(e.stdout, v)
+	}
+	return table(e.stdout, v, time.Now())
 }

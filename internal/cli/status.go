@@ -30,23 +30,9 @@ flight, age, last activity).
 	out := addOutputFlag(cmd, "table", "json")
 	e.addClientFlags(cmd, &cf)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		if err := out.check(); err != nil {
-			return err
-		}
-		c, err := e.client(&cf)
-		if err != nil {
-			return err
-		}
-		ctx, cancel := context.WithTimeout(cmd.Context(), callTimeout)
-		defer cancel()
-		app, err := c.App(ctx, args[0])
-		if err != nil {
-			return err
-		}
-		if out.json() {
-			return printJSON(e.stdout, app)
-		}
-		return printStatus(e.stdout, app, time.Now())
+		return showOne(cmd, e, &cf, out, func(ctx context.Context, c *client.Client) (*client.App, error) {
+			return c.App(ctx, args[0])
+		}, printStatus)
 	}
 	return cmd
 }
