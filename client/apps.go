@@ -119,3 +119,44 @@ func (c *Client) SetScale(ctx context.Context, name string, s Scale) (*App, erro
 	}
 	return &a, nil
 }
+
+// Revisions lists an app's revisions, newest first, with their traffic share.
+func (c *Client) Revisions(ctx context.Context, name string) ([]Revision, error) {
+	p, err := appPath(name)
+	if err != nil {
+		return nil, err
+	}
+	var l RevisionList
+	if err := c.getJSON(ctx, p+"/revisions", &l); err != nil {
+		return nil, err
+	}
+	return l.Revisions, nil
+}
+
+// Rollback makes an earlier revision serve again (0: the newest ready one
+// before the serving one) and returns the app as it now is.
+func (c *Client) Rollback(ctx context.Context, name string, revision int) (*App, error) {
+	p, err := appPath(name)
+	if err != nil {
+		return nil, err
+	}
+	body, err := json.Marshal(Rollback{Revision: revision})
+	if err != nil {
+		return nil, err
+	}
+	req, err := c.newRequest(ctx, http.MethodPost, p+"/rollback", bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.send(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var a App
+	if err := json.NewDecoder(resp.Body).Decode(&a); err != nil {
+		return nil, fmt.Errorf("decode app: %w", err)
+	}
+	return &a, nil
+}

@@ -241,3 +241,28 @@ type ExecutionList struct {
 func (e *Execution) Terminal() bool {
 	return e.Status == "succeeded" || e.Status == "failed" || e.Status == "cancelled"
 }
+
+// Revision is one revision of an app, as GET /v1/apps/{name}/revisions lists it.
+type Revision struct {
+	Number    int       `json:"number"`
+	Image     string    `json:"image"`
+	ImageID   string    `json:"image_id"`
+	ImageSize int64     `json:"image_size"`
+	CreatedAt time.Time `json:"created_at"`
+	// Status is "deploying", "ready" or "failed" (with Error saying why).
+	Status string `json:"status"`
+	Error  string `json:"error,omitempty"`
+	// Traffic is the percentage of the app's requests it serves.
+	Traffic int `json:"traffic"`
+}
+
+// RevisionList is the body of GET /v1/apps/{name}/revisions, newest first.
+type RevisionList struct {
+	Revisions []Revision `json:"revisions"`
+}
+
+// Rollback is the body of POST /v1/apps/{name}/rollback; Revision 0 means
+// the newest ready revision before the serving one.
+type Rollback struct {
+	Revision int `json:"revision,omitempty"`
+}

@@ -156,6 +156,9 @@ func (a *Activator) SetApp(cfg App) {
 	ap.scale = autoscaler.SpecOf(&cfg.Spec)
 	now := a.now()
 	for _, in := range ap.instances {
+		if in.staged != nil && in.revision == cfg.Revision {
+			in.staged = nil // its revision serves now
+		}
 		// A key keeps the instance (and revision) that first served it.
 		if in.revision != cfg.Revision && !in.draining && in.key == "" {
 			in.draining, in.drainingSince = true, now

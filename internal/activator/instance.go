@@ -44,6 +44,10 @@ func (s state) String() string {
 type instance struct {
 	id          string
 	containerID string
+	// staged is set on an instance of a revision that does not serve yet
+	// (Prewarm): it is started with that revision's spec and left alone by
+	// the control loop until SetApp makes the revision serve.
+	staged *App
 	// key is the key this instance belongs to (apps with instances.key);
 	// "" for shared and for warm, unclaimed instances.
 	key      string

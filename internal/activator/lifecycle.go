@@ -50,6 +50,9 @@ func (a *Activator) beginStart(ap *app, in *instance) {
 	in.state = stateStarting
 	in.parked = false
 	cfg := ap.cfg
+	if in.staged != nil {
+		cfg = *in.staged
+	}
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
@@ -94,6 +97,14 @@ func (a *Activator) startFailed(ap *app, in *instance, err error, now time.Time)
 	in.state = stateFailed
 	in.err = err
 	ap.drop(in)
+	if in.staged != nil {
+		// A revision being rolled out failed; the serving one is unaffected.
+		if in.containerID != "" {
+			a.removeLater(in.containerID)
+		}
+		ap.broadcast()
+		return
+	}
 	ap.failures++
 	if ap.failures >= 2 { // the first failure is retried at once
 		ap.backoffUntil = now.Add(min(backoffBase<<min(ap.failures-2, 20), backoffMax))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -267,5 +268,49 @@ func TestKeysGetTheirOwnInstances(t *testing.T) {
 	}
 	if !keys["alice"] || !keys["bob"] {
 		t.Fatalf("view keys = %v", keys)
+	}
+}
+
+func TestPrewarmMovesTrafficOnlyWhenReady(t *testing.T) {
+	act, drv := setup(t)
+	var failStarts atomic.Bool
+	drv.Fail = func(op, _ string) error {
+		if op == "start" && failStarts.Load() {
+			return errors.New("exit 3")
+		}
+		return nil
+	}
+	l := acquire(t, act)
+	l.Release()
+	v1 := l.inst
+
+	// Revision 2 starts beside revision 1 and serves only after SetApp.
+	v2 := testApp(t, 2, "")
+	if err := act.Prewarm(context.Background(), v2, 1); err != nil {
+		t.Fatal(err)
+	}
+	act.Tick(time.Now()) // the loop leaves the staged instance alone
+	if l := acquire(t, act); l.inst != v1 {
+		t.Fatal("traffic moved before the revision was made to serve")
+	} else {
+		l.Release()
+	}
+	act.SetApp(v2)
+	l2 := acquire(t, act)
+	defer l2.Release()
+	if l2.inst == v1 || l2.inst.revision != 2 || l2.ColdStart != nil {
+		t.Fatalf("after SetApp: instance of revision %d, cold start %v; want the prewarmed revision 2", l2.inst.revision, l2.ColdStart)
+	}
+	act.Tick(time.Now())
+	waitGone(t, drv, v1.containerID)
+
+	// A revision whose start fails leaves the serving one alone.
+	failStarts.Store(true)
+	var se *StartError
+	if err := act.Prewarm(context.Background(), testApp(t, 3, ""), 1); !errors.As(err, &se) {
+		t.Fatalf("Prewarm of a failing revision = %v; want a StartError", err)
+	}
+	if v, _ := act.View("default", "web"); v.Status != "ready" || v.LastError != "" {
+		t.Fatalf("serving app after a failed rollout: %+v", v)
 	}
 }

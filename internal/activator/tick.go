@@ -128,6 +128,14 @@ func (a *Activator) scaleApp(ap *app, now time.Time) {
 
 // lifecycle applies the per-instance policy. Callers hold ap.mu.
 func (a *Activator) lifecycle(ap *app, in *instance, now time.Time) {
+	if in.staged != nil {
+		// Prewarm owns it until its revision serves; one it gave up on is
+		// removed once its start has ended.
+		if in.draining && in.state == stateReady {
+			a.beginRetire(ap, in, "rollout abandoned")
+		}
+		return
+	}
 	spec := &ap.cfg.Spec
 	if in.key != "" {
 		// A key's instance holds its state: it follows its own idleness

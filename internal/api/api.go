@@ -9,6 +9,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -44,6 +45,8 @@ type Backend interface {
 	App(ctx context.Context, ns, name string) (*client.App, error)
 	RemoveApp(ctx context.Context, ns, name string) error
 	SetScale(ctx context.Context, ns, name string, req client.Scale) (*client.App, error)
+	Revisions(ctx context.Context, ns, name string) ([]client.Revision, error)
+	Rollback(ctx context.Context, ns, name string, revision int) (*client.App, error)
 	Logs(ctx context.Context, ns, name string, opts runtime.LogOptions) (io.ReadCloser, error)
 	Version(ctx context.Context) client.Version
 }
@@ -68,6 +71,8 @@ func New(backend Backend, token string, log *slog.Logger, metrics http.Handler) 
 	s.mux.HandleFunc("DELETE /v1/apps/{name}", s.removeApp)
 	s.mux.HandleFunc("GET /v1/apps/{name}/logs", s.logs)
 	s.mux.HandleFunc("PATCH /v1/apps/{name}/scale", s.setScale)
+	s.mux.HandleFunc("GET /v1/apps/{name}/revisions", s.revisions)
+	s.mux.HandleFunc("POST /v1/apps/{name}/rollback", s.rollback)
 	s.mux.HandleFunc("POST /v1/deploy", s.deploy)
 	s.registerJobs() // jobs.go
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -179,4 +184,26 @@ func (s *Server) setScale(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, app)
+}
+
+func (s *Server) revisions(w http.ResponseWriter, r *http.Request) {
+	revs, err := s.backend.Revisions(r.Context(), DefaultNamespace, r.PathValue("name"))
+	s.answer(w, http.StatusOK, client.RevisionList{Revisions: revs}, err)
+}
+
+// rollback takes an optional JSON body {"revision": N}.
+func (s *Server) rollback(w http.ResponseWriter, r *http.Request) {
+	var req client.Rollback
+	dec := json.NewDecoder(io.LimitReader(r.Body, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil && !errors.Is(err, io.EOF) {
+		s.fail(w, fmt.Errorf("%w: body must be empty or JSON like {\"revision\": 3}: %v", ErrBadRequest, err))
+		return
+	}
+	if req.Revision < 0 {
+		s.fail(w, fmt.Errorf("%w: revision %d; allowed: a revision number ≥ 1, or none for the previous ready one", ErrBadRequest, req.Revision))
+		return
+	}
+	app, err := s.backend.Rollback(r.Context(), DefaultNamespace, r.PathValue("name"), req.Revision)
+	s.answer(w, http.StatusOK, app, err)
 }

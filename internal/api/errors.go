@@ -20,6 +20,9 @@ var (
 	ErrConflict = errors.New("conflict")
 	// ErrBadRequest: the request is malformed in a way a manifest cannot say.
 	ErrBadRequest = errors.New("bad request")
+	// ErrRevisionFailed: a new revision never became ready; the previous
+	// one still serves.
+	ErrRevisionFailed = errors.New("revision failed")
 )
 
 // toProblem maps a backend error to the problem a client sees.
@@ -43,6 +46,8 @@ func toProblem(err error) *client.Problem {
 		return problem.New(http.StatusNotFound, "not-found", "Not found", err.Error())
 	case errors.Is(err, ErrConflict):
 		return problem.New(http.StatusConflict, "conflict", "Conflict", err.Error())
+	case errors.Is(err, ErrRevisionFailed):
+		return problem.New(http.StatusUnprocessableEntity, "revision-failed", "Revision failed", err.Error())
 	case errors.Is(err, ErrBadRequest):
 		return problem.New(http.StatusBadRequest, "bad-request", "Bad request", err.Error())
 	case errors.Is(err, runtime.ErrBuildFailed):

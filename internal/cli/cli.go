@@ -118,6 +118,8 @@ through the data directory (server.json, admin.token) unless --api and --token s
 		newRmCmd(e),
 		newScaleCmd(e),
 		newInstancesCmd(e),
+		newRevisionsCmd(e),
+		newRollbackCmd(e),
 		newHolderCmd(),
 		newVersionCmd(e),
 		newJobsCmd(e), // jobs.go

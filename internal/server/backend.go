@@ -65,21 +65,36 @@ func (p *platform) Deploy(ctx context.Context, req api.DeployRequest, progress f
 	if err != nil {
 		return nil, err
 	}
-	n, err := p.store.CommitRevision(ctx, store.Revision{
-		Namespace: req.Namespace, App: m.Name, Spec: *m, Image: ref, ImageID: img.ID, ImageSize: img.Size,
-	}, time.Now())
-	if err != nil {
+	rev := store.Revision{Namespace: req.Namespace, App: m.Name, Spec: *m, Image: ref, ImageID: img.ID, ImageSize: img.Size}
+	old, err := p.serving(ctx, req.Namespace, m.Name)
+	var n int
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		// A new app: it serves at once, and its first request starts it.
+		if n, err = p.store.CommitRevision(ctx, rev, time.Now()); err != nil {
+			return nil, err
+		}
+		sv, err := p.serving(ctx, req.Namespace, m.Name)
+		if err != nil {
+			return nil, err
+		}
+		p.act.SetApp(activatorApp(sv))
+		progress(fmt.Sprintf("revision %d of %s is serving; the first request starts it", n, m.Name))
+	case err != nil:
 		return nil, err
+	default:
+		rev.Status = store.RevisionDeploying
+		if n, err = p.store.AddRevision(ctx, rev, time.Now(), false); err != nil {
+			return nil, err
+		}
+		rev.Number = n
+		if err := p.rollout(ctx, old, rev, progress); err != nil {
+			return nil, err
+		}
 	}
-	sv, err := p.serving(ctx, req.Namespace, m.Name)
-	if err != nil {
-		return nil, err
-	}
-	p.act.SetApp(activatorApp(sv))
 	if err := p.refreshRoutes(ctx); err != nil {
 		return nil, err
 	}
-	progress(fmt.Sprintf("revision %d of %s is serving; the first request starts it", n, m.Name))
 	return &client.DeployResult{
 		App: m.Name, Namespace: req.Namespace, Revision: n, URL: p.urlFor(m.DefaultHost(p.domain), ""),
 		Image: ref, ImageID: img.ID, ImageSize: img.Size,

@@ -38,6 +38,8 @@ type App struct {
 	Namespace string `json:"namespace"`
 	Name      string `json:"name"`
 	Revision  int    `json:"revision"`
+	// Latest is the highest revision number given out, serving or not.
+	Latest int `json:"latest,omitempty"`
 	// Scale overrides the manifest's scale.min/max/warm (set by `berth scale`).
 	Scale     ScaleOverride `json:"scale,omitzero"`
 	CreatedAt time.Time     `json:"created_at"`
@@ -57,6 +59,11 @@ type Revision struct {
 	ImageID   string    `json:"image_id"`
 	ImageSize int64     `json:"image_size"`
 	CreatedAt time.Time `json:"created_at"`
+	// Status is RevisionReady once it served, RevisionFailed if its
+	// instances never became ready, RevisionDeploying in between.
+	Status string `json:"status,omitempty"`
+	// Error says why a failed revision failed.
+	Error string `json:"error,omitempty"`
 }
 
 // ScaleOverride replaces scale fields of every revision's manifest; nil
@@ -148,9 +155,15 @@ func revKey(ns, name string, n int) []byte { return fmt.Appendf(nil, "%s/%s/%010
 
 // CommitRevision stores rev as the app's next revision and makes it the one
 // that serves, creating the app if needed; it returns the revision's number.
-// The number is allocated inside the transaction, so concurrent deploys of one
-// app never share a number.
 func (s *Store) CommitRevision(ctx context.Context, rev Revision, now time.Time) (int, error) {
+	return s.AddRevision(ctx, rev, now, true)
+}
+
+// AddRevision stores rev as the app's next revision, creating the app if
+// needed, and returns its number; with serve it also becomes the serving
+// one. The number is allocated inside the transaction, so concurrent deploys
+// of one app never share a number.
+func (s *Store) AddRevision(ctx context.Context, rev Revision, now time.Time, serve bool) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
@@ -162,17 +175,21 @@ func (s *Store) CommitRevision(ctx context.Context, rev Revision, now time.Time)
 				return fmt.Errorf("decode app %s: %w", rev.App, err)
 			}
 		}
-		app.Revision++
-		app.UpdatedAt = now
-		rev.Number = app.Revision
+		app.Latest = max(app.Latest, app.Revision) + 1
+		rev.Number = app.Latest
 		rev.CreatedAt = now
+		if serve {
+			app.Revision = rev.Number
+			app.UpdatedAt = now
+			rev.Status = RevisionReady
+		}
 		if err := putJSON(tx.Bucket(bucketRevisions), revKey(rev.Namespace, rev.App, rev.Number), rev); err != nil {
 			return err
 		}
 		return putJSON(apps, appKey(rev.Namespace, rev.App), app)
 	})
 	if err != nil {
-		return 0, fmt.Errorf("commit revision of %s/%s: %w", rev.Namespace, rev.App, err)
+		return 0, fmt.Errorf("add revision of %s/%s: %w", rev.Namespace, rev.App, err)
 	}
 	return rev.Number, nil
 }
@@ -186,7 +203,7 @@ func (s *Store) NextRevision(ctx context.Context, ns, name string) (int, error) 
 	if err != nil {
 		return 0, err
 	}
-	return app.Revision + 1, nil
+	return max(app.Latest, app.Revision) + 1, nil
 }
 
 // App returns one app, or ErrNotFound.
