@@ -151,6 +151,11 @@ func (a *Activator) SetApp(cfg App) {
 	defer ap.mu.Unlock()
 	if ap.cfg.Revision != cfg.Revision {
 		ap.failures, ap.backoffUntil, ap.lastError = 0, time.Time{}, ""
+		if ap.cfg.Revision != 0 {
+			// A rollout counts as activity: the new revision's instances
+			// stay up for the idle time rather than going straight to sleep.
+			ap.lastActive = a.now()
+		}
 	}
 	ap.cfg = cfg
 	ap.scale = autoscaler.SpecOf(&cfg.Spec)

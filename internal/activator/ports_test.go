@@ -67,8 +67,10 @@ func TestAutoPortIsDiscovered(t *testing.T) {
 func TestAutoPortNothingListens(t *testing.T) {
 	act, drv := setup(t)
 	act.opts.StartTimeout = 500 * time.Millisecond
-	// A loopback address nothing here binds on its own (tests send traffic
-	// only to loopback): neither a discovered port nor $PORT answers.
+	// A loopback address (tests send traffic only to loopback) on which
+	// neither a discovered port nor $PORT (8080) answers — unless a server
+	// bound to all addresses on 8080 runs beside the test, as `make demo`'s
+	// does: stop it first.
 	drv.AddrFunc = func(string) string { return "127.0.0.3:1" }
 	drv.ListeningFunc = func(string) []int { return nil }
 	act.SetApp(autoApp(t))
