@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -49,8 +50,26 @@ func TestPerKeyInstances(t *testing.T) {
 		t.Fatalf("%d containers for two keys; want 2", n)
 	}
 
-	// A third key while two are awake: the cap, scale.max 2.
+	// A third key while two are awake (busy, so no idle timer can put one to
+	// sleep meanwhile): the cap, scale.max 2.
+	var busy sync.WaitGroup
+	for _, key := range []string{"alice", "bob"} {
+		busy.Add(1)
+		go func() {
+			defer busy.Done()
+			req, _ := http.NewRequest(http.MethodGet, s.info.Gateway+"/slow?ms=3000", nil)
+			req.Host = host
+			req.Header.Set("X-Session-Id", key)
+			if resp, err := httpClient.Do(req); err != nil {
+				t.Errorf("%s's slow request: %v", key, err)
+			} else {
+				resp.Body.Close()
+			}
+		}()
+	}
+	eventually(t, 10*time.Second, "alice and bob busy", func() bool { return s.status(t, "rooms").InFlight == 2 })
 	resp, body := s.getKey(t, host, "/counter", "carol")
+	busy.Wait()
 	if resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(body, "scale.max") || !strings.Contains(body, "2") {
 		t.Fatalf("third key: %d %q; want 429 naming scale.max 2", resp.StatusCode, body)
 	}
