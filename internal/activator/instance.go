@@ -96,6 +96,7 @@ func (a *Activator) newInstance(ap *app) *instance {
 func (ap *app) drop(in *instance) {
 	for i, x := range ap.instances {
 		if x == in {
+			ap.live.add(ap.cfg.Namespace, -1)
 			ap.instances = append(ap.instances[:i], ap.instances[i+1:]...)
 			return
 		}

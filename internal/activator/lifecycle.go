@@ -149,7 +149,10 @@ func (a *Activator) start(ctx context.Context, ap *app, in *instance, cfg App, c
 	if create {
 		t := time.Now()
 		var err error
-		id, err = a.opts.Driver.Create(ctx, a.instanceSpec(cfg, in.id))
+		spec, err := a.place(ctx, cfg.Namespace, a.instanceSpec(cfg, in.id))
+		if err == nil {
+			id, err = a.opts.Driver.Create(ctx, spec)
+		}
 		if err != nil {
 			return fail(err)
 		}

@@ -91,6 +91,7 @@ func (a *Activator) adoptOrRemove(st runtime.Status) {
 	}
 	in := &instance{id: instanceID, containerID: st.ID, revision: rev, createdAt: a.now(), lastActive: a.now()}
 	ap.instances = append(ap.instances, in)
+	ap.live.add(ns, 1)
 	switch st.State {
 	case runtime.StateRunning:
 		a.beginAdopt(ap, in, st.StartedAt)

@@ -23,6 +23,7 @@ import (
 	"github.com/berth-dev/berth/internal/activator"
 	"github.com/berth-dev/berth/internal/metrics"
 	"github.com/berth-dev/berth/internal/problem"
+	"github.com/berth-dev/berth/internal/quota"
 )
 
 // ColdStartHeader carries, on responses that waited for an instance to
@@ -43,6 +44,10 @@ type Gateway struct {
 	proxy    *httputil.ReverseProxy
 	h2cProxy *httputil.ReverseProxy
 	metrics  *metrics.Set
+	// tenancy and inflight: namespace hooks and per-namespace counts
+	// (tenancy.go).
+	tenancy  Tenancy
+	inflight nsCounters
 }
 
 // New returns a gateway with an empty routing table. m may be nil.
@@ -118,6 +123,9 @@ func rewrite(pr *httputil.ProxyRequest) {
 
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	target, ok := g.routes.Load().Match(r.Host, r.URL.Path)
+	if ok && !g.visible(r, target) {
+		ok = false
+	}
 	if !ok {
 		problem.Write(w, problem.New(http.StatusNotFound, "no-route", "No app serves this address",
 			fmt.Sprintf("no app is routed for host %q and path %q", r.Host, r.URL.Path)), 0)
@@ -128,6 +136,11 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w = rec
 		defer g.observe(target, rec, time.Now())
 	}
+	release, admitted := g.admit(w, target)
+	if !admitted {
+		return
+	}
+	defer release()
 	ctx, cancel := context.WithTimeout(r.Context(), target.RequestTimeout)
 	defer cancel()
 	lease, err := g.act.Acquire(ctx, target.Namespace, target.Name)
@@ -146,7 +159,10 @@ func (g *Gateway) acquireError(w http.ResponseWriter, r *http.Request, t *Target
 	var se *activator.StartError
 	var qf *activator.QueueFullError
 	var cl *activator.CrashLoopError
+	var qe *quota.Error
 	switch {
+	case errors.As(err, &qe):
+		writeQuota(w, qe)
 	case errors.As(err, &qf):
 		problem.Write(w, problem.New(http.StatusServiceUnavailable, "queue-full", "App at capacity",
 			fmt.Sprintf("app %s has every instance busy (scale.max) and %d requests already waiting (scale.queue); retry shortly", t.Name, qf.Limit)), 1)

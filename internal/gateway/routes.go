@@ -16,6 +16,9 @@ type Target struct {
 	// Protocol is what the gateway speaks to the app's instances:
 	// UpstreamHTTP1 (also "") or UpstreamH2C.
 	Protocol Upstream
+	// Internal targets (APP.NS.internal) are routed only for callers inside
+	// their namespace (Tenancy.InNamespace).
+	Internal bool
 }
 
 // Upstream is a protocol the gateway speaks to instances.
