@@ -67,7 +67,7 @@ func (f *tenantFake) CreateNamespace(_ context.Context, req client.CreateNamespa
 func (f *tenantFake) SetQuotas(_ context.Context, name string, _ client.QuotasPatch) (*client.Namespace, error) {
 	return &client.Namespace{Name: name}, nil
 }
-func (f *tenantFake) RemoveNamespace(context.Context, string) error { return nil }
+func (f *tenantFake) RemoveNamespace(context.Context, string) error  { return nil }
 func (f *tenantFake) Tokens(context.Context) ([]client.Token, error) { return nil, nil }
 func (f *tenantFake) CreateToken(_ context.Context, req client.CreateTokenRequest) (*client.NewToken, error) {
 	return &client.NewToken{Token: client.Token{ID: "tok-new", Namespace: req.Namespace, Role: req.Role}, Secret: "berth_x"}, nil

@@ -66,7 +66,9 @@ func Run(ctx context.Context, cfg Config) error {
 	m := metrics.New(func() []metrics.AppState { return act.States() })
 	p := &platform{store: st, driver: drv, owner: owner, domain: cfg.Domain, version: cfg.Version, log: log}
 	act = activator.New(activator.Options{Driver: drv, Owner: owner, Logger: log, Metrics: m, Tenancy: activator.Tenancy{
-		Placement:     func(ctx context.Context, ns string) (string, map[string]string, error) { return p.nets.placement(ctx, ns) },
+		Placement: func(ctx context.Context, ns string) (string, map[string]string, error) {
+			return p.nets.placement(ctx, ns)
+		},
 		InstanceQuota: func(ns string) int { return p.quotas.get(ns).MaxInstances },
 	}})
 	defer act.Close()
