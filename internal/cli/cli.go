@@ -132,12 +132,6 @@ through the data directory (server.json, admin.token) unless --api and --token s
 	return root
 }
 
-// isTerminal tells whether f is a character device (a terminal).
-func isTerminal(f *os.File) bool {
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
-}
-
 // describe renders a command's error for stderr: one line, or for a problem
 // with field errors the title line and one indented line per field.
 func describe(err error) string {
