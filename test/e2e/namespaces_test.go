@@ -179,6 +179,11 @@ func TestNamespaces(t *testing.T) {
 		}
 		mustGet(t, s, probeA, "/", http.StatusOK)
 		release()
+		// The gateway counts the held request out once it notices the client left.
+		eventually(t, 30*time.Second, "no request in flight in "+nsB, func() bool {
+			n, err := admin.GetNamespace(ctx, nsB)
+			return err == nil && n.Usage.Requests == 0
+		})
 		mustGet(t, s, hostB, "/", http.StatusOK)
 
 		// max_jobs: A runs one execution at a time; the next waits queued.
