@@ -24,7 +24,7 @@ func (c *Client) Version(ctx context.Context) (*Version, error) {
 // Apps lists the deployed apps.
 func (c *Client) Apps(ctx context.Context) ([]App, error) {
 	var l AppList
-	if err := c.getJSON(ctx, "/v1/apps", &l); err != nil {
+	if err := c.getJSON(ctx, c.scoped("/apps"), &l); err != nil {
 		return nil, err
 	}
 	return l.Apps, nil
@@ -32,7 +32,7 @@ func (c *Client) Apps(ctx context.Context) ([]App, error) {
 
 // App describes one app; a missing app is a Problem for which IsNotFound is true.
 func (c *Client) App(ctx context.Context, name string) (*App, error) {
-	p, err := appPath(name)
+	p, err := c.appPath(name)
 	if err != nil {
 		return nil, err
 	}
@@ -45,7 +45,7 @@ func (c *Client) App(ctx context.Context, name string) (*App, error) {
 
 // RemoveApp removes an app and its containers.
 func (c *Client) RemoveApp(ctx context.Context, name string) error {
-	p, err := appPath(name)
+	p, err := c.appPath(name)
 	if err != nil {
 		return err
 	}
@@ -65,7 +65,7 @@ func (c *Client) RemoveApp(ctx context.Context, name string) error {
 // stays open until ctx is cancelled or the reader is closed; tail > 0 starts
 // with the last tail lines, 0 with the whole log. The caller closes the reader.
 func (c *Client) Logs(ctx context.Context, name string, follow bool, tail int) (io.ReadCloser, error) {
-	p, err := appPath(name)
+	p, err := c.appPath(name)
 	if err != nil {
 		return nil, err
 	}
@@ -85,17 +85,17 @@ func (c *Client) Logs(ctx context.Context, name string, follow bool, tail int) (
 	return resp.Body, nil
 }
 
-func appPath(name string) (string, error) {
+func (c *Client) appPath(name string) (string, error) {
 	if name == "" {
 		return "", errors.New("no app name given")
 	}
-	return "/v1/apps/" + url.PathEscape(name), nil
+	return c.scoped("/apps/" + url.PathEscape(name)), nil
 }
 
 // SetScale overrides an app's scale.min, scale.max or scale.warm without a
 // deploy, and returns the app as it now is.
 func (c *Client) SetScale(ctx context.Context, name string, s Scale) (*App, error) {
-	p, err := appPath(name)
+	p, err := c.appPath(name)
 	if err != nil {
 		return nil, err
 	}
@@ -122,7 +122,7 @@ func (c *Client) SetScale(ctx context.Context, name string, s Scale) (*App, erro
 
 // Revisions lists an app's revisions, newest first, with their traffic share.
 func (c *Client) Revisions(ctx context.Context, name string) ([]Revision, error) {
-	p, err := appPath(name)
+	p, err := c.appPath(name)
 	if err != nil {
 		return nil, err
 	}
@@ -136,7 +136,7 @@ func (c *Client) Revisions(ctx context.Context, name string) ([]Revision, error)
 // Rollback makes an earlier revision serve again (0: the newest ready one
 // before the serving one) and returns the app as it now is.
 func (c *Client) Rollback(ctx context.Context, name string, revision int) (*App, error) {
-	p, err := appPath(name)
+	p, err := c.appPath(name)
 	if err != nil {
 		return nil, err
 	}

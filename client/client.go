@@ -30,6 +30,9 @@ type Client struct {
 	token     string
 	hc        *http.Client
 	userAgent string
+	// ns is the namespace of app and job calls; "" is the server's default
+	// namespace, addressed by the unscoped /v1/… paths.
+	ns string
 }
 
 // Option changes a Client made by New.
@@ -49,6 +52,32 @@ func WithHTTPClient(hc *http.Client) Option {
 // WithUserAgent sets the User-Agent header of every request.
 func WithUserAgent(ua string) Option {
 	return func(c *Client) { c.userAgent = ua }
+}
+
+// WithNamespace makes app, deploy, job and execution calls address
+// namespace ns (under /v1/namespaces/NS/…); without it they address the
+// default namespace.
+func WithNamespace(ns string) Option {
+	return func(c *Client) { c.ns = ns }
+}
+
+// InNamespace returns a copy of c whose calls address namespace ns.
+func (c *Client) InNamespace(ns string) *Client {
+	cp := *c
+	cp.ns = ns
+	return &cp
+}
+
+// Namespace is the namespace the client addresses ("" = default).
+func (c *Client) Namespace() string { return c.ns }
+
+// scoped is the API path of a namespaced endpoint: path (such as "/apps")
+// under /v1/namespaces/NS, or under /v1 for the default namespace.
+func (c *Client) scoped(path string) string {
+	if c.ns == "" {
+		return "/v1" + path
+	}
+	return "/v1/namespaces/" + url.PathEscape(c.ns) + path
 }
 
 // New returns a client of the API at baseURL (such as

@@ -58,7 +58,7 @@ func (c *Client) Deploy(ctx context.Context, req DeployRequest, onEvent func(Dep
 		pw.CloseWithError(writeDeployBody(mw, name, req, &readErr))
 	}()
 
-	hreq, err := c.newRequest(ctx, http.MethodPost, "/v1/deploy", pr)
+	hreq, err := c.newRequest(ctx, http.MethodPost, c.scoped("/deploy"), pr)
 	var res *DeployResult
 	if err == nil {
 		hreq.Header.Set("Content-Type", mw.FormDataContentType())

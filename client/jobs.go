@@ -15,7 +15,7 @@ import (
 // Jobs lists the deployed jobs.
 func (c *Client) Jobs(ctx context.Context) ([]Job, error) {
 	var l JobList
-	if err := c.getJSON(ctx, "/v1/jobs", &l); err != nil {
+	if err := c.getJSON(ctx, c.scoped("/jobs"), &l); err != nil {
 		return nil, err
 	}
 	return l.Jobs, nil
@@ -27,7 +27,7 @@ func (c *Client) Job(ctx context.Context, name string) (*Job, error) {
 		return nil, errors.New("no job name given")
 	}
 	var j Job
-	if err := c.getJSON(ctx, "/v1/jobs/"+url.PathEscape(name), &j); err != nil {
+	if err := c.getJSON(ctx, c.scoped("/jobs/"+url.PathEscape(name)), &j); err != nil {
 		return nil, err
 	}
 	return &j, nil
@@ -39,7 +39,7 @@ func (c *Client) RunJob(ctx context.Context, name string, req RunJobRequest) (*E
 		return nil, errors.New("no job name given")
 	}
 	var ex Execution
-	if err := c.postJSON(ctx, "/v1/jobs/"+url.PathEscape(name)+"/executions", req, &ex); err != nil {
+	if err := c.postJSON(ctx, c.scoped("/jobs/"+url.PathEscape(name))+"/executions", req, &ex); err != nil {
 		return nil, err
 	}
 	return &ex, nil
@@ -55,7 +55,7 @@ func (c *Client) Executions(ctx context.Context, job string, limit int) ([]Execu
 	if limit > 0 {
 		q.Set("limit", strconv.Itoa(limit))
 	}
-	p := "/v1/executions"
+	p := c.scoped("/executions")
 	if len(q) > 0 {
 		p += "?" + q.Encode()
 	}
@@ -68,7 +68,7 @@ func (c *Client) Executions(ctx context.Context, job string, limit int) ([]Execu
 
 // Execution describes one execution.
 func (c *Client) Execution(ctx context.Context, id string) (*Execution, error) {
-	p, err := executionPath(id)
+	p, err := c.executionPath(id)
 	if err != nil {
 		return nil, err
 	}
@@ -82,7 +82,7 @@ func (c *Client) Execution(ctx context.Context, id string) (*Execution, error) {
 // ExecutionLogs streams an execution's output (all attempts). With follow
 // the stream ends when the execution does. The caller closes the reader.
 func (c *Client) ExecutionLogs(ctx context.Context, id string, follow bool) (io.ReadCloser, error) {
-	p, err := executionPath(id)
+	p, err := c.executionPath(id)
 	if err != nil {
 		return nil, err
 	}
@@ -100,7 +100,7 @@ func (c *Client) ExecutionLogs(ctx context.Context, id string, follow bool) (io.
 // CancelExecution cancels an execution and returns it once it has stopped
 // (or, if stopping takes long, while it stops: CancelRequested is set).
 func (c *Client) CancelExecution(ctx context.Context, id string) (*Execution, error) {
-	p, err := executionPath(id)
+	p, err := c.executionPath(id)
 	if err != nil {
 		return nil, err
 	}
@@ -111,11 +111,11 @@ func (c *Client) CancelExecution(ctx context.Context, id string) (*Execution, er
 	return &ex, nil
 }
 
-func executionPath(id string) (string, error) {
+func (c *Client) executionPath(id string) (string, error) {
 	if id == "" {
 		return "", errors.New("no execution ID given")
 	}
-	return "/v1/executions/" + url.PathEscape(id), nil
+	return c.scoped("/executions/" + url.PathEscape(id)), nil
 }
 
 // postJSON sends POST path with body as JSON (none when nil) and decodes

@@ -114,6 +114,10 @@ type Problem struct {
 	Detail string `json:"detail,omitempty"`
 	// Errors lists field-level problems, e.g. every invalid manifest field.
 	Errors []FieldError `json:"errors,omitempty"`
+	// Quota and Limit name the namespace quota a 429 quota-exceeded
+	// problem is about, and its value.
+	Quota string `json:"quota,omitempty"`
+	Limit int    `json:"limit,omitempty"`
 }
 
 // FieldError names one invalid input: where, what was given, what is allowed.
@@ -265,4 +269,80 @@ type RevisionList struct {
 // the newest ready revision before the serving one.
 type Rollback struct {
 	Revision int `json:"revision,omitempty"`
+}
+
+// Quotas bound what a namespace may use; 0 means unlimited.
+type Quotas struct {
+	// MaxInstances bounds the app instances (containers, asleep or not).
+	MaxInstances int `json:"max_instances"`
+	// MaxRequests bounds the requests in flight at the gateway.
+	MaxRequests int `json:"max_requests"`
+	// MaxJobs bounds the job executions running at once; more wait queued.
+	MaxJobs int `json:"max_jobs"`
+	// MaxApps bounds the deployed apps.
+	MaxApps int `json:"max_apps"`
+}
+
+// Usage is what a namespace uses of its quotas right now.
+type Usage struct {
+	Instances   int `json:"instances"`
+	Requests    int `json:"requests"`
+	RunningJobs int `json:"running_jobs"`
+	Apps        int `json:"apps"`
+}
+
+// Namespace is a tenant as the API reports it.
+type Namespace struct {
+	Name      string    `json:"name"`
+	Quotas    Quotas    `json:"quotas"`
+	Usage     Usage     `json:"usage"`
+	Network   string    `json:"network,omitempty"`
+	CreatedAt time.Time `json:"created_at,omitzero"`
+}
+
+// NamespaceList is the answer of GET /v1/namespaces.
+type NamespaceList struct {
+	Namespaces []Namespace `json:"namespaces"`
+}
+
+// CreateNamespaceRequest is the body of POST /v1/namespaces.
+type CreateNamespaceRequest struct {
+	Name   string `json:"name"`
+	Quotas Quotas `json:"quotas"`
+}
+
+// QuotasPatch is the body of PATCH /v1/namespaces/{ns}: the quotas to
+// change; a field left out keeps its value.
+type QuotasPatch struct {
+	MaxInstances *int `json:"max_instances,omitempty"`
+	MaxRequests  *int `json:"max_requests,omitempty"`
+	MaxJobs      *int `json:"max_jobs,omitempty"`
+	MaxApps      *int `json:"max_apps,omitempty"`
+}
+
+// Token is an API token as listed: never its secret.
+type Token struct {
+	ID        string    `json:"id"`
+	Namespace string    `json:"namespace"`
+	Role      string    `json:"role"`
+	CreatedAt time.Time `json:"created_at"`
+	RevokedAt time.Time `json:"revoked_at,omitzero"`
+}
+
+// NewToken is the answer of POST /v1/tokens: the token and, this once, its
+// secret.
+type NewToken struct {
+	Token
+	Secret string `json:"secret"`
+}
+
+// TokenList is the answer of GET /v1/tokens.
+type TokenList struct {
+	Tokens []Token `json:"tokens"`
+}
+
+// CreateTokenRequest is the body of POST /v1/tokens.
+type CreateTokenRequest struct {
+	Namespace string `json:"namespace"`
+	Role      string `json:"role"`
 }

@@ -161,6 +161,10 @@ func (a *Activator) Acquire(ctx context.Context, ns, name, key string) (*Lease, 
 		}
 		if key == "" {
 			a.ensureCapacity(ap, ap.queued+1)
+			if err := a.quotaRefusal(ap); err != nil {
+				ap.mu.Unlock()
+				return nil, err
+			}
 		}
 		if ap.queued >= ap.cfg.Spec.Scale.Queue {
 			ap.mu.Unlock()
@@ -260,7 +264,7 @@ func (a *Activator) bringUp(ap *app) bool {
 		a.beginStart(ap, paused)
 	case stopped != nil:
 		a.beginStart(ap, stopped)
-	case count < ap.cfg.Spec.Scale.Max:
+	case count < ap.cfg.Spec.Scale.Max && a.admitNew(ap):
 		a.beginStart(ap, a.newInstance(ap))
 	default:
 		return false

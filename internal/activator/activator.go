@@ -54,6 +54,8 @@ type Options struct {
 	Logger *slog.Logger
 	// Metrics, if set, counts cold starts and scaling decisions.
 	Metrics *metrics.Set
+	// Tenancy places instances in their namespace and applies its quota.
+	Tenancy Tenancy
 }
 
 // Activator is safe for concurrent use.
@@ -68,6 +70,8 @@ type Activator struct {
 
 	mu   sync.RWMutex
 	apps map[string]*app
+	// live counts instances per namespace (tenancy.go).
+	live nsCounter
 }
 
 // New returns an Activator with no apps.
@@ -105,6 +109,8 @@ type app struct {
 	// keys maps each key to its instance (apps with instances.key).
 	keys    map[string]*instance
 	removed bool
+	// live is the activator's per-namespace instance count.
+	live *nsCounter
 
 	// queued counts requests waiting for capacity; notify is closed (and
 	// replaced) whenever capacity may have appeared, waking them.
@@ -142,7 +148,7 @@ func (a *Activator) SetApp(cfg App) {
 	a.mu.Lock()
 	ap, ok := a.apps[cfg.Key()]
 	if !ok {
-		ap = &app{notify: make(chan struct{})}
+		ap = &app{notify: make(chan struct{}), live: &a.live}
 		a.apps[cfg.Key()] = ap
 	}
 	a.mu.Unlock()
@@ -191,6 +197,7 @@ func (a *Activator) RemoveApp(ctx context.Context, ns, name string) error {
 		}
 		in.state = stateRemoving
 	}
+	ap.live.add(ns, -len(ap.instances))
 	ap.instances = nil
 	ap.mu.Unlock()
 	var errs []error

@@ -91,7 +91,8 @@ func newInstanceID() string {
 	return hex.EncodeToString(b)
 }
 
-// newInstance registers a new instance of the serving revision. Callers hold ap.mu.
+// newInstance registers a new instance of the serving revision; callers
+// count it first (admitNew). Callers hold ap.mu.
 func (a *Activator) newInstance(ap *app) *instance {
 	now := a.now()
 	in := &instance{id: newInstanceID(), revision: ap.cfg.Revision, state: stateNew, createdAt: now, lastActive: now}
@@ -106,6 +107,7 @@ func (ap *app) drop(in *instance) {
 	}
 	for i, x := range ap.instances {
 		if x == in {
+			ap.live.add(ap.cfg.Namespace, -1)
 			ap.instances = append(ap.instances[:i], ap.instances[i+1:]...)
 			return
 		}

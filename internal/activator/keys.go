@@ -1,6 +1,10 @@
 package activator
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/berth-dev/berth/internal/quota"
+)
 
 // KeyLimitError: a new key would need an instance, but scale.max keys are
 // already awake.
@@ -29,6 +33,9 @@ func (a *Activator) keyInstance(ap *app, key string) (*instance, error) {
 		if in == nil {
 			if ap.awakeKeys() >= ap.cfg.Spec.Scale.Max {
 				return nil, &KeyLimitError{App: ap.cfg.Name, Max: ap.cfg.Spec.Scale.Max}
+			}
+			if !a.admitNew(ap) {
+				return nil, &quota.Error{Namespace: ap.cfg.Namespace, Name: quota.MaxInstances, Limit: a.instanceQuota(ap.cfg.Namespace)}
 			}
 			in = a.newInstance(ap)
 		}
@@ -85,7 +92,7 @@ func (a *Activator) scaleKeyed(ap *app) {
 	}
 	want := ap.cfg.Spec.Scale.Warm
 	ap.decision.Total = ap.awakeKeys() + want
-	for n := len(warm); n < want; n++ {
+	for n := len(warm); n < want && a.admitNew(ap); n++ {
 		a.beginStart(ap, a.newInstance(ap))
 	}
 	for _, in := range warm[min(want, len(warm)):] {

@@ -163,7 +163,10 @@ func (a *Activator) start(ctx context.Context, ap *app, in *instance, cfg App, c
 		ap.mu.Lock()
 		key := in.key
 		ap.mu.Unlock()
-		id, err = a.opts.Driver.Create(ctx, a.instanceSpec(cfg, in.id, key))
+		spec, err := a.place(ctx, cfg.Namespace, a.instanceSpec(cfg, in.id, key))
+		if err == nil {
+			id, err = a.opts.Driver.Create(ctx, spec)
+		}
 		if err != nil {
 			return fail(err)
 		}

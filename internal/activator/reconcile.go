@@ -99,6 +99,7 @@ func (a *Activator) adoptOrRemove(st runtime.Status) {
 		}
 		ap.keys[key] = in
 	}
+	ap.live.add(ns, 1)
 	switch st.State {
 	case runtime.StateRunning:
 		a.beginAdopt(ap, in, st.StartedAt)

@@ -23,6 +23,7 @@ func (a *Activator) Prewarm(ctx context.Context, cfg App, n int) error {
 		now := a.now()
 		in := &instance{id: newInstanceID(), revision: cfg.Revision, state: stateNew, createdAt: now, lastActive: now, staged: &cfg}
 		ap.instances = append(ap.instances, in)
+		ap.live.add(cfg.Namespace, 1) // a rollout may surge past max_instances
 		a.beginStart(ap, in)
 		staged = append(staged, in)
 	}

@@ -7,7 +7,6 @@ package api
 import (
 	"context"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -38,10 +37,11 @@ type DeployRequest struct {
 	Job *manifest.Job
 }
 
-// Backend does the work behind the API.
+// Backend does the work behind the API. Every call is for one namespace;
+// the API has already checked that the caller may see it.
 type Backend interface {
 	Deploy(ctx context.Context, req DeployRequest, progress func(string)) (*client.DeployResult, error)
-	Apps(ctx context.Context) ([]client.App, error)
+	Apps(ctx context.Context, ns string) ([]client.App, error)
 	App(ctx context.Context, ns, name string) (*client.App, error)
 	RemoveApp(ctx context.Context, ns, name string) error
 	SetScale(ctx context.Context, ns, name string, req client.Scale) (*client.App, error)
@@ -60,21 +60,26 @@ type Server struct {
 	metrics   http.Handler
 }
 
-// New returns the API handler; every /v1 call must carry token as a bearer
+// New returns the API handler. Every /v1 call must carry token (the admin
+// token) or, when backend is a TokenResolver, a namespace token, as a bearer
 // token. metrics, if not nil, is served without a token at /metrics, like
 // /healthz (the API listens on loopback by default).
+//
+// Namespaced endpoints answer under /v1/namespaces/{ns}/… and, for the
+// default namespace, under /v1/… as well.
 func New(backend Backend, token string, log *slog.Logger, metrics http.Handler) *Server {
 	s := &Server{backend: backend, tokenHash: sha256.Sum256([]byte(token)), log: log, mux: http.NewServeMux(), metrics: metrics}
 	s.mux.HandleFunc("GET /v1/version", s.version)
-	s.mux.HandleFunc("GET /v1/apps", s.listApps)
-	s.mux.HandleFunc("GET /v1/apps/{name}", s.getApp)
-	s.mux.HandleFunc("DELETE /v1/apps/{name}", s.removeApp)
-	s.mux.HandleFunc("GET /v1/apps/{name}/logs", s.logs)
-	s.mux.HandleFunc("PATCH /v1/apps/{name}/scale", s.setScale)
-	s.mux.HandleFunc("GET /v1/apps/{name}/revisions", s.revisions)
-	s.mux.HandleFunc("POST /v1/apps/{name}/rollback", s.rollback)
-	s.mux.HandleFunc("POST /v1/deploy", s.deploy)
-	s.registerJobs() // jobs.go
+	s.route("GET", "/apps", read, s.listApps)
+	s.route("GET", "/apps/{name}", read, s.getApp)
+	s.route("DELETE", "/apps/{name}", write, s.removeApp)
+	s.route("GET", "/apps/{name}/logs", read, s.logs)
+	s.route("PATCH", "/apps/{name}/scale", write, s.setScale)
+	s.route("GET", "/apps/{name}/revisions", read, s.revisions)
+	s.route("POST", "/apps/{name}/rollback", write, s.rollback)
+	s.route("POST", "/deploy", write, s.deploy)
+	s.registerJobs()    // jobs.go
+	s.registerTenants() // namespaces.go
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, problem.New(http.StatusNotFound, "not-found", "Not found",
 			"no API endpoint "+r.Method+" "+r.URL.Path+"; see docs/api.md"), 0)
@@ -82,6 +87,8 @@ func New(backend Backend, token string, log *slog.Logger, metrics http.Handler) 
 	return s
 }
 
+// ServeHTTP authenticates the call and logs it with the token's ID (never
+// its secret).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
@@ -93,23 +100,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.metrics.ServeHTTP(w, r)
 		return
 	}
-	if !s.authorized(r) {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="berth"`)
-		problem.Write(sw, problem.New(http.StatusUnauthorized, "unauthorized", "Unauthorized",
-			"send the admin token (DATA/admin.token) as `Authorization: Bearer TOKEN`"), 0)
+	p, ok := s.authenticate(r)
+	tokenID := "-"
+	if !ok {
+		unauthorized(sw)
 	} else {
-		s.mux.ServeHTTP(sw, r)
+		tokenID = p.TokenID
+		s.mux.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
 	}
-	s.log.Info("api", "method", r.Method, "path", r.URL.Path, "status", sw.status, "dur", time.Since(start).Round(time.Microsecond))
-}
-
-func (s *Server) authorized(r *http.Request) bool {
-	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok || tok == "" {
-		return false
-	}
-	h := sha256.Sum256([]byte(strings.TrimSpace(tok)))
-	return subtle.ConstantTimeCompare(h[:], s.tokenHash[:]) == 1
+	s.log.Info("api", "method", r.Method, "path", r.URL.Path, "status", sw.status, "token", tokenID, "ns", pathNamespace(r.URL.Path), "dur", time.Since(start).Round(time.Microsecond))
 }
 
 func (s *Server) version(w http.ResponseWriter, r *http.Request) {
@@ -117,7 +116,7 @@ func (s *Server) version(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) listApps(w http.ResponseWriter, r *http.Request) {
-	apps, err := s.backend.Apps(r.Context())
+	apps, err := s.backend.Apps(r.Context(), nsOf(r))
 	if err != nil {
 		s.fail(w, err)
 		return
@@ -129,7 +128,7 @@ func (s *Server) listApps(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) getApp(w http.ResponseWriter, r *http.Request) {
-	app, err := s.backend.App(r.Context(), DefaultNamespace, r.PathValue("name"))
+	app, err := s.backend.App(r.Context(), nsOf(r), r.PathValue("name"))
 	if err != nil {
 		s.fail(w, err)
 		return
@@ -138,7 +137,7 @@ func (s *Server) getApp(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) removeApp(w http.ResponseWriter, r *http.Request) {
-	if err := s.backend.RemoveApp(r.Context(), DefaultNamespace, r.PathValue("name")); err != nil {
+	if err := s.backend.RemoveApp(r.Context(), nsOf(r), r.PathValue("name")); err != nil {
 		s.fail(w, err)
 		return
 	}
@@ -178,7 +177,7 @@ func (s *Server) setScale(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, fmt.Errorf("%w: give at least one of min, max and warm", ErrBadRequest))
 		return
 	}
-	app, err := s.backend.SetScale(r.Context(), DefaultNamespace, r.PathValue("name"), req)
+	app, err := s.backend.SetScale(r.Context(), nsOf(r), r.PathValue("name"), req)
 	if err != nil {
 		s.fail(w, err)
 		return
@@ -187,7 +186,7 @@ func (s *Server) setScale(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) revisions(w http.ResponseWriter, r *http.Request) {
-	revs, err := s.backend.Revisions(r.Context(), DefaultNamespace, r.PathValue("name"))
+	revs, err := s.backend.Revisions(r.Context(), nsOf(r), r.PathValue("name"))
 	s.answer(w, http.StatusOK, client.RevisionList{Revisions: revs}, err)
 }
 
@@ -204,6 +203,17 @@ func (s *Server) rollback(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, fmt.Errorf("%w: revision %d; allowed: a revision number ≥ 1, or none for the previous ready one", ErrBadRequest, req.Revision))
 		return
 	}
-	app, err := s.backend.Rollback(r.Context(), DefaultNamespace, r.PathValue("name"), req.Revision)
+	app, err := s.backend.Rollback(r.Context(), nsOf(r), r.PathValue("name"), req.Revision)
 	s.answer(w, http.StatusOK, app, err)
+}
+
+// pathNamespace is the namespace a /v1/namespaces/{ns}… path names, for the
+// access log; "" for other paths.
+func pathNamespace(path string) string {
+	rest, ok := strings.CutPrefix(path, "/v1/namespaces/")
+	if !ok {
+		return ""
+	}
+	ns, _, _ := strings.Cut(rest, "/")
+	return ns
 }

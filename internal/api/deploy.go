@@ -45,7 +45,7 @@ func (s *Server) deploy(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, fmt.Errorf("%w: manifest %s is larger than %d bytes", ErrBadRequest, name, maxManifestBytes))
 		return
 	}
-	req := DeployRequest{Namespace: DefaultNamespace, ManifestName: name}
+	req := DeployRequest{Namespace: nsOf(r), ManifestName: name}
 	what, build := "", (*manifest.Build)(nil)
 	if manifest.KindOf(data) == manifest.KindJob {
 		req.Job, err = manifest.ParseJob(name, data)
@@ -127,7 +127,7 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 		}
 		opts.Tail = n
 	}
-	rc, err := s.backend.Logs(r.Context(), DefaultNamespace, r.PathValue("name"), opts)
+	rc, err := s.backend.Logs(r.Context(), nsOf(r), r.PathValue("name"), opts)
 	if err != nil {
 		s.fail(w, err)
 		return

@@ -9,6 +9,7 @@ import (
 	"github.com/berth-dev/berth/internal/activator"
 	"github.com/berth-dev/berth/internal/manifest"
 	"github.com/berth-dev/berth/internal/problem"
+	"github.com/berth-dev/berth/internal/quota"
 	"github.com/berth-dev/berth/internal/runtime"
 	"github.com/berth-dev/berth/internal/store"
 )
@@ -29,6 +30,7 @@ var (
 func toProblem(err error) *client.Problem {
 	var ve *manifest.ValidationError
 	var ire *InvalidRequestError
+	var qe *quota.Error
 	switch {
 	case errors.As(err, &ire):
 		p := problem.New(http.StatusBadRequest, "invalid-request", "Invalid request", ire.Error())
@@ -42,7 +44,15 @@ func toProblem(err error) *client.Problem {
 			p.Errors = append(p.Errors, client.FieldError{File: ve.File, Field: f.Field, Value: f.Value, Message: f.Message, Line: f.Line})
 		}
 		return p
-	case errors.Is(err, store.ErrNotFound), errors.Is(err, activator.ErrAppNotFound):
+	case errors.As(err, &qe):
+		p := problem.New(http.StatusTooManyRequests, "quota-exceeded", "Quota exceeded", qe.Error())
+		p.Quota, p.Limit = qe.Name, qe.Limit
+		return p
+	case errors.Is(err, ErrForbidden):
+		return problem.New(http.StatusForbidden, "forbidden", "Forbidden", err.Error())
+	case errors.Is(err, store.ErrInvalid):
+		return problem.New(http.StatusBadRequest, "bad-request", "Bad request", err.Error())
+	case isNotFound(err):
 		return problem.New(http.StatusNotFound, "not-found", "Not found", err.Error())
 	case errors.Is(err, ErrConflict):
 		return problem.New(http.StatusConflict, "conflict", "Conflict", err.Error())
@@ -67,4 +77,9 @@ func (s *Server) fail(w http.ResponseWriter, err error) {
 		s.log.Error("api error", "err", err)
 	}
 	problem.Write(w, p, 0)
+}
+
+// isNotFound tells whether err says that something does not exist.
+func isNotFound(err error) bool {
+	return errors.Is(err, store.ErrNotFound) || errors.Is(err, activator.ErrAppNotFound) || errors.Is(err, errNotFound)
 }

@@ -18,7 +18,7 @@ import (
 // JobsBackend runs jobs. A Backend that also implements it gets the /v1/jobs
 // and /v1/executions endpoints.
 type JobsBackend interface {
-	Jobs(ctx context.Context) ([]client.Job, error)
+	Jobs(ctx context.Context, ns string) ([]client.Job, error)
 	Job(ctx context.Context, ns, name string) (*client.Job, error)
 	// RunJob enqueues an execution; args, when not nil, replace the job's.
 	RunJob(ctx context.Context, ns, name string, env map[string]string, args []string) (*client.Execution, error)
@@ -53,8 +53,8 @@ func (s *Server) registerJobs() {
 	if !ok {
 		return
 	}
-	s.mux.HandleFunc("GET /v1/jobs", func(w http.ResponseWriter, r *http.Request) {
-		jobs, err := jb.Jobs(r.Context())
+	s.route("GET", "/jobs", read, func(w http.ResponseWriter, r *http.Request) {
+		jobs, err := jb.Jobs(r.Context(), nsOf(r))
 		if err != nil {
 			s.fail(w, err)
 			return
@@ -64,23 +64,23 @@ func (s *Server) registerJobs() {
 		}
 		writeJSON(w, http.StatusOK, client.JobList{Jobs: jobs})
 	})
-	s.mux.HandleFunc("GET /v1/jobs/{name}", func(w http.ResponseWriter, r *http.Request) {
-		j, err := jb.Job(r.Context(), DefaultNamespace, r.PathValue("name"))
+	s.route("GET", "/jobs/{name}", read, func(w http.ResponseWriter, r *http.Request) {
+		j, err := jb.Job(r.Context(), nsOf(r), r.PathValue("name"))
 		s.answer(w, http.StatusOK, j, err)
 	})
-	s.mux.HandleFunc("POST /v1/jobs/{name}/executions", func(w http.ResponseWriter, r *http.Request) {
+	s.route("POST", "/jobs/{name}/executions", write, func(w http.ResponseWriter, r *http.Request) {
 		req, err := decodeRunRequest(r)
 		if err != nil {
 			s.fail(w, err)
 			return
 		}
-		ex, err := jb.RunJob(r.Context(), DefaultNamespace, r.PathValue("name"), req.Env, req.Args)
+		ex, err := jb.RunJob(r.Context(), nsOf(r), r.PathValue("name"), req.Env, req.Args)
 		if err == nil {
-			w.Header().Set("Location", "/v1/executions/"+ex.ID)
+			w.Header().Set("Location", executionURL(r, ex.ID))
 		}
 		s.answer(w, http.StatusCreated, ex, err)
 	})
-	s.mux.HandleFunc("GET /v1/executions", func(w http.ResponseWriter, r *http.Request) {
+	s.route("GET", "/executions", read, func(w http.ResponseWriter, r *http.Request) {
 		limit := 0
 		if v := r.URL.Query().Get("limit"); v != "" {
 			n, err := strconv.Atoi(v)
@@ -90,7 +90,7 @@ func (s *Server) registerJobs() {
 			}
 			limit = n
 		}
-		l, err := jb.Executions(r.Context(), DefaultNamespace, r.URL.Query().Get("job"), limit)
+		l, err := jb.Executions(r.Context(), nsOf(r), r.URL.Query().Get("job"), limit)
 		if err != nil {
 			s.fail(w, err)
 			return
@@ -100,21 +100,21 @@ func (s *Server) registerJobs() {
 		}
 		writeJSON(w, http.StatusOK, client.ExecutionList{Executions: l})
 	})
-	s.mux.HandleFunc("GET /v1/executions/{id}", func(w http.ResponseWriter, r *http.Request) {
-		ex, err := jb.Execution(r.Context(), DefaultNamespace, r.PathValue("id"))
+	s.route("GET", "/executions/{id}", read, func(w http.ResponseWriter, r *http.Request) {
+		ex, err := jb.Execution(r.Context(), nsOf(r), r.PathValue("id"))
 		s.answer(w, http.StatusOK, ex, err)
 	})
-	s.mux.HandleFunc("POST /v1/executions/{id}/cancel", func(w http.ResponseWriter, r *http.Request) {
-		ex, err := jb.CancelExecution(r.Context(), DefaultNamespace, r.PathValue("id"))
+	s.route("POST", "/executions/{id}/cancel", write, func(w http.ResponseWriter, r *http.Request) {
+		ex, err := jb.CancelExecution(r.Context(), nsOf(r), r.PathValue("id"))
 		s.answer(w, http.StatusOK, ex, err)
 	})
-	s.mux.HandleFunc("GET /v1/executions/{id}/logs", func(w http.ResponseWriter, r *http.Request) {
+	s.route("GET", "/executions/{id}/logs", read, func(w http.ResponseWriter, r *http.Request) {
 		follow, err := boolParam(r, "follow")
 		if err != nil {
 			s.fail(w, err)
 			return
 		}
-		rc, err := jb.ExecutionLogs(r.Context(), DefaultNamespace, r.PathValue("id"), follow)
+		rc, err := jb.ExecutionLogs(r.Context(), nsOf(r), r.PathValue("id"), follow)
 		if err != nil {
 			s.fail(w, err)
 			return
@@ -260,4 +260,12 @@ func jsonProblem(err error) error {
 		return &InvalidRequestError{Errors: []client.FieldError{{Field: name, Message: "unknown field; allowed fields are: env, args"}}}
 	}
 	return fmt.Errorf("%w: the body is not valid JSON: %v", ErrBadRequest, err)
+}
+
+// executionURL is the path of an execution, in the form the request used.
+func executionURL(r *http.Request, id string) string {
+	if ns := r.PathValue("ns"); ns != "" {
+		return "/v1/namespaces/" + ns + "/executions/" + id
+	}
+	return "/v1/executions/" + id
 }

@@ -36,9 +36,13 @@ const (
 // env is what the commands see of their process. Tests fill it in.
 type env struct {
 	stdout, stderr io.Writer
-	getenv         func(string) string
-	euid           int
-	version        string
+	// stdin answers confirmations; stdinTTY says whether a person types
+	// there (nil or not a terminal: confirmations need --yes).
+	stdin    io.Reader
+	stdinTTY bool
+	getenv   func(string) string
+	euid     int
+	version  string
 	// runServer is server.Run outside tests.
 	runServer func(context.Context, server.Config) error
 	// httpClient, when set, is used for API calls.
@@ -52,6 +56,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return run(ctx, &env{
 		stdout:    stdout,
 		stderr:    stderr,
+		stdin:     os.Stdin,
+		stdinTTY:  isTerminal(os.Stdin),
 		getenv:    os.Getenv,
 		euid:      os.Geteuid(),
 		version:   Version,
@@ -122,7 +128,9 @@ through the data directory (server.json, admin.token) unless --api and --token s
 		newRollbackCmd(e),
 		newHolderCmd(),
 		newVersionCmd(e),
-		newJobsCmd(e), // jobs.go
+		newJobsCmd(e),   // jobs.go
+		newNsCmd(e),     // ns.go
+		newTokensCmd(e), // tokens.go
 	)
 	return root
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/berth-dev/berth/client"
 	"github.com/berth-dev/berth/internal/server"
+	"github.com/berth-dev/berth/internal/store"
 )
 
 // defaultAPI is the API URL when neither a flag, the environment nor
@@ -24,6 +25,7 @@ const (
 	envData  = "BERTH_DATA"
 	envAPI   = "BERTH_API"
 	envToken = "BERTH_TOKEN"
+	envNS    = "BERTH_NAMESPACE"
 )
 
 // defaultDataDir is $BERTH_DATA, else /var/lib/berth for root, else
@@ -51,12 +53,14 @@ func (e *env) defaultDataDir() string {
 // clientFlags are the flags of every command that talks to the API.
 type clientFlags struct {
 	api, token, data string
+	namespace        string
 }
 
 func (e *env) addClientFlags(cmd *cobra.Command, f *clientFlags) {
 	fl := cmd.Flags()
 	fl.StringVar(&f.api, "api", "", "API URL (env "+envAPI+"; default: from DATA/server.json, else "+defaultAPI+")")
 	fl.StringVar(&f.token, "token", "", "API token (env "+envToken+"; default: DATA/admin.token)")
+	fl.StringVarP(&f.namespace, "namespace", "n", "", "the namespace of the apps and jobs addressed (env "+envNS+"; default: default)")
 	fl.StringVar(&f.data, "data", "", "the server's data directory, where server.json and admin.token are found (env "+envData+"; default "+e.defaultDataDir()+")")
 }
 
@@ -64,12 +68,21 @@ func (e *env) addClientFlags(cmd *cobra.Command, f *clientFlags) {
 type endpoint struct {
 	api, token string
 	dataDir    string
+	namespace  string
 }
 
 // resolve finds the API URL and token: a flag beats the environment, which
 // beats discovery in the data directory.
 func (e *env) resolve(f *clientFlags) (endpoint, error) {
-	ep := endpoint{api: f.api, token: strings.TrimSpace(f.token), dataDir: f.data}
+	ep := endpoint{api: f.api, token: strings.TrimSpace(f.token), dataDir: f.data, namespace: f.namespace}
+	if ep.namespace == "" {
+		ep.namespace = e.getenv(envNS)
+	}
+	if ep.namespace != "" {
+		if err := store.ValidNamespace(ep.namespace); err != nil {
+			return ep, fmt.Errorf("--namespace (-n, or %s): %v", envNS, strings.TrimPrefix(err.Error(), store.ErrInvalid.Error()+": "))
+		}
+	}
 	if ep.dataDir == "" {
 		ep.dataDir = e.defaultDataDir()
 	}
@@ -129,6 +142,9 @@ func (e *env) clientFor(ep endpoint) (*client.Client, error) {
 	opts := []client.Option{client.WithUserAgent("berth/" + e.version)}
 	if e.httpClient != nil {
 		opts = append(opts, client.WithHTTPClient(e.httpClient))
+	}
+	if ep.namespace != "" {
+		opts = append(opts, client.WithNamespace(ep.namespace))
 	}
 	c, err := client.New(ep.api, ep.token, opts...)
 	if err != nil {

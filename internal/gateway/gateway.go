@@ -23,6 +23,7 @@ import (
 	"github.com/berth-dev/berth/internal/activator"
 	"github.com/berth-dev/berth/internal/metrics"
 	"github.com/berth-dev/berth/internal/problem"
+	"github.com/berth-dev/berth/internal/quota"
 )
 
 // ColdStartHeader carries, on responses that waited for an instance to
@@ -43,6 +44,10 @@ type Gateway struct {
 	proxy    *httputil.ReverseProxy
 	h2cProxy *httputil.ReverseProxy
 	metrics  *metrics.Set
+	// tenancy and inflight: namespace hooks and per-namespace counts
+	// (tenancy.go).
+	tenancy  Tenancy
+	inflight nsCounters
 }
 
 // New returns a gateway with an empty routing table. m may be nil.
@@ -119,6 +124,9 @@ func rewrite(pr *httputil.ProxyRequest) {
 
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	target, ok := g.routes.Load().Match(r.Host, r.URL.Path)
+	if ok && !g.visible(r, target) {
+		ok = false
+	}
 	if !ok {
 		problem.Write(w, problem.New(http.StatusNotFound, "no-route", "No app serves this address",
 			fmt.Sprintf("no app is routed for host %q and path %q", r.Host, r.URL.Path)), 0)
@@ -137,6 +145,11 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	release, admitted := g.admit(w, target)
+	if !admitted {
+		return
+	}
+	defer release()
 	ctx, cancel := context.WithTimeout(r.Context(), target.RequestTimeout)
 	defer cancel()
 	lease, err := g.act.Acquire(ctx, target.Namespace, target.Name, key)
@@ -156,7 +169,10 @@ func (g *Gateway) acquireError(w http.ResponseWriter, r *http.Request, t *Target
 	var qf *activator.QueueFullError
 	var cl *activator.CrashLoopError
 	var kl *activator.KeyLimitError
+	var qe *quota.Error
 	switch {
+	case errors.As(err, &qe):
+		writeQuota(w, qe)
 	case errors.As(err, &qf):
 		problem.Write(w, problem.New(http.StatusServiceUnavailable, "queue-full", "App at capacity",
 			fmt.Sprintf("app %s has every instance busy (scale.max) and %d requests already waiting (scale.queue); retry shortly", t.Name, qf.Limit)), 1)

@@ -18,6 +18,9 @@ type Target struct {
 	Protocol Upstream
 	// Key, if set, routes each request to its key's own instance.
 	Key *KeySource
+	// Internal targets (APP.NS.internal) are routed only for callers inside
+	// their namespace (Tenancy.InNamespace).
+	Internal bool
 }
 
 // Upstream is a protocol the gateway speaks to instances.

@@ -37,6 +37,9 @@ type Options struct {
 	// PerNamespace the limit per namespace (default Workers).
 	Workers      int
 	PerNamespace int
+	// NamespaceQuota, if set, returns a namespace's max_jobs (≤ 0: none):
+	// beyond it executions wait in the queue.
+	NamespaceQuota func(ns string) int
 	// RetryBackoff is the wait before the first retry, doubled for each
 	// next one up to MaxBackoff (defaults 1s and 1m).
 	RetryBackoff time.Duration
@@ -172,7 +175,7 @@ func (r *Runner) schedule(ctx context.Context) time.Time {
 				next = ex.NotBefore
 			}
 		}
-		return Pick(active, func(ns, job string) int { return par[ns+"/"+job] }, Limits{Global: r.opts.Workers, PerNamespace: r.opts.PerNamespace}, now)
+		return Pick(active, func(ns, job string) int { return par[ns+"/"+job] }, Limits{Global: r.opts.Workers, PerNamespace: r.opts.PerNamespace, Quota: r.opts.NamespaceQuota}, now)
 	}, func(ex *store.Execution, logEnd int64) []byte {
 		n := len(ex.Attempts) + 1
 		var sep []byte

@@ -12,6 +12,19 @@ type Limits struct {
 	Global int
 	// PerNamespace caps those of one namespace.
 	PerNamespace int
+	// Quota, if set, returns a namespace's own cap (its max_jobs quota;
+	// ≤ 0: none), applied on top of PerNamespace.
+	Quota func(ns string) int
+}
+
+// forNamespace is the cap on ns's running executions.
+func (l Limits) forNamespace(ns string) int {
+	if l.Quota != nil {
+		if q := l.Quota(ns); q > 0 {
+			return min(q, l.PerNamespace)
+		}
+	}
+	return l.PerNamespace
 }
 
 // Pick returns, in queue order, the IDs of the queued executions in active
@@ -38,7 +51,7 @@ func Pick(active []store.Execution, parallelism func(ns, job string) int, lim Li
 		if global >= lim.Global {
 			break
 		}
-		if ex.Status != store.StatusQueued || now.Before(ex.NotBefore) || perNS[ex.Namespace] >= lim.PerNamespace {
+		if ex.Status != store.StatusQueued || now.Before(ex.NotBefore) || perNS[ex.Namespace] >= lim.forNamespace(ex.Namespace) {
 			continue
 		}
 		k := jobKey{ex.Namespace, ex.Job}

@@ -25,31 +25,34 @@ func TestPick(t *testing.T) {
 		lim    Limits
 		want   []string
 	}{
-		{"empty", nil, Limits{4, 4}, nil},
+		{"empty", nil, Limits{Global: 4, PerNamespace: 4}, nil},
 		{"FIFO up to the global limit", []store.Execution{
 			ex("1", "a", "j", "queued"), ex("2", "a", "j", "queued"), ex("3", "a", "j", "queued"),
-		}, Limits{2, 2}, []string{"1", "2"}},
+		}, Limits{Global: 2, PerNamespace: 2}, []string{"1", "2"}},
 		{"running ones count", []store.Execution{
 			ex("1", "a", "j", "running"), ex("2", "a", "j", "queued"), ex("3", "a", "j", "queued"),
-		}, Limits{2, 2}, []string{"2"}},
+		}, Limits{Global: 2, PerNamespace: 2}, []string{"2"}},
 		{"global full", []store.Execution{
 			ex("1", "a", "j", "running"), ex("2", "b", "j", "running"), ex("3", "a", "j", "queued"),
-		}, Limits{2, 2}, nil},
+		}, Limits{Global: 2, PerNamespace: 2}, nil},
+		{"a namespace's max_jobs quota caps it below the per-namespace limit", []store.Execution{
+			ex("1", "a", "j", "running"), ex("2", "a", "j", "queued"), ex("3", "b", "j", "queued"), ex("4", "b", "j", "queued"),
+		}, Limits{Global: 4, PerNamespace: 4, Quota: func(ns string) int { return map[string]int{"a": 1}[ns] }}, []string{"3", "4"}},
 		{"per-namespace limit skips to the next namespace", []store.Execution{
 			ex("1", "a", "j", "running"), ex("2", "a", "j", "queued"), ex("3", "b", "j", "queued"),
-		}, Limits{4, 1}, []string{"3"}},
+		}, Limits{Global: 4, PerNamespace: 1}, []string{"3"}},
 		{"parallelism of the job", []store.Execution{
 			ex("1", "a", "one", "queued"), ex("2", "a", "one", "queued"), ex("3", "a", "j", "queued"),
-		}, Limits{4, 4}, []string{"1", "3"}},
+		}, Limits{Global: 4, PerNamespace: 4}, []string{"1", "3"}},
 		{"parallelism counts running", []store.Execution{
 			ex("1", "a", "one", "running"), ex("2", "a", "one", "queued"),
-		}, Limits{4, 4}, nil},
+		}, Limits{Global: 4, PerNamespace: 4}, nil},
 		{"unknown job: the execution's own parallelism", []store.Execution{
 			ex("1", "a", "gone", "queued"), ex("2", "a", "gone", "queued"),
-		}, Limits{4, 4}, []string{"1"}},
+		}, Limits{Global: 4, PerNamespace: 4}, []string{"1"}},
 		{"backoff holds a retry without blocking others", []store.Execution{
 			later, ex("2", "a", "j", "queued"), due,
-		}, Limits{4, 4}, []string{"2", "due"}},
+		}, Limits{Global: 4, PerNamespace: 4}, []string{"2", "due"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

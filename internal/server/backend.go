@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"strings"
 	"sync"
@@ -38,6 +39,12 @@ type platform struct {
 	// deployMu serialises deploys and removals, so revision numbers and
 	// route checks see a stable store.
 	deployMu sync.Mutex
+
+	log *slog.Logger
+	// quotas caches every namespace's quotas (tenants.go); nets places
+	// instances on their namespace's network (networks.go).
+	quotas quotaCache
+	nets   *nsNetworks
 }
 
 var _ api.Backend = (*platform)(nil)
@@ -53,7 +60,10 @@ func (p *platform) Deploy(ctx context.Context, req api.DeployRequest, progress f
 		return p.deployJob(ctx, req, progress) // jobs.go
 	}
 	m := req.Manifest
-	if err := p.checkRoutes(ctx, req.Namespace, m.Name, m.DefaultHost(p.domain), m.Routes); err != nil {
+	if err := p.checkRoutes(ctx, req.Namespace, m.Name, p.defaultHost(req.Namespace, m), m.Routes); err != nil {
+		return nil, err
+	}
+	if err := p.checkAppQuota(ctx, req.Namespace, m.Name); err != nil {
 		return nil, err
 	}
 	next, err := p.store.NextRevision(ctx, req.Namespace, m.Name)
@@ -96,7 +106,7 @@ func (p *platform) Deploy(ctx context.Context, req api.DeployRequest, progress f
 		return nil, err
 	}
 	return &client.DeployResult{
-		App: m.Name, Namespace: req.Namespace, Revision: n, URL: p.urlFor(m.DefaultHost(p.domain), ""),
+		App: m.Name, Namespace: req.Namespace, Revision: n, URL: p.urlFor(p.defaultHost(req.Namespace, m), ""),
 		Image: ref, ImageID: img.ID, ImageSize: img.Size,
 	}, nil
 }
@@ -131,8 +141,12 @@ func (p *platform) image(ctx context.Context, req api.DeployRequest, name, ref s
 	return tag, img, nil
 }
 
-// checkRoutes refuses a host or host+path another app already serves.
+// checkRoutes refuses a host or host+path another app already serves, and
+// a route the namespace may not claim (see checkRouteScope).
 func (p *platform) checkRoutes(ctx context.Context, ns, name, defaultHost string, routes []manifest.Route) error {
+	if err := p.checkRouteScope(ns, routes); err != nil {
+		return err
+	}
 	apps, err := p.store.ListServing(ctx)
 	if err != nil {
 		return err
@@ -142,14 +156,18 @@ func (p *platform) checkRoutes(ctx context.Context, ns, name, defaultHost string
 		if sv.App.Namespace == ns && sv.App.Name == name {
 			continue
 		}
+		other := "app " + sv.App.Name
+		if sv.App.Namespace != ns {
+			other = "an app of another namespace" // names do not leak across namespaces
+		}
 		for _, r := range p.routesOf(sv) {
-			taken[strings.ToLower(r.Host)+"|"+r.Path] = sv.App.Name
+			taken[strings.ToLower(r.Host)+"|"+r.Path] = other
 		}
 	}
 	mine := append([]manifest.Route{{Host: defaultHost}}, routes...)
 	for _, r := range mine {
 		if other, ok := taken[strings.ToLower(r.Host)+"|"+r.Path]; ok {
-			return fmt.Errorf("%w: route host=%q path=%q is already served by app %s", api.ErrConflict, r.Host, r.Path, other)
+			return fmt.Errorf("%w: route host=%q path=%q is already served by %s", api.ErrConflict, r.Host, r.Path, other)
 		}
 	}
 	return nil
@@ -207,13 +225,16 @@ func (p *platform) SetScale(ctx context.Context, ns, name string, req client.Sca
 	return &a, nil
 }
 
-func (p *platform) Apps(ctx context.Context) ([]client.App, error) {
+func (p *platform) Apps(ctx context.Context, ns string) ([]client.App, error) {
 	svs, err := p.store.ListServing(ctx)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]client.App, 0, len(svs))
 	for _, sv := range svs {
+		if sv.App.Namespace != ns {
+			continue
+		}
 		out = append(out, p.describe(sv))
 	}
 	return out, nil
@@ -263,7 +284,7 @@ func (p *platform) describe(sv store.Serving) client.App {
 	a := client.App{
 		Name: sv.App.Name, Namespace: sv.App.Namespace, Revision: sv.App.Revision,
 		Image: rev.Image, ImageID: rev.ImageID, ImageSize: rev.ImageSize,
-		URL: p.urlFor(rev.Spec.DefaultHost(p.domain), ""), CreatedAt: sv.App.CreatedAt, UpdatedAt: sv.App.UpdatedAt,
+		URL: p.urlFor(p.defaultHost(sv.App.Namespace, &rev.Spec), ""), CreatedAt: sv.App.CreatedAt, UpdatedAt: sv.App.UpdatedAt,
 		Instances: []client.Instance{},
 	}
 	for _, r := range p.routesOf(sv) {
@@ -301,7 +322,7 @@ func (p *platform) routesOf(sv store.Serving) []gateway.Route {
 	if spec.UpstreamHTTP2() {
 		t.Protocol = gateway.UpstreamH2C
 	}
-	out := []gateway.Route{{Host: spec.DefaultHost(p.domain), Target: t}}
+	out := []gateway.Route{{Host: p.defaultHost(sv.App.Namespace, &spec), Target: t}}
 	for _, r := range spec.Routes {
 		out = append(out, gateway.Route{Host: r.Host, Path: r.Path, Target: t})
 	}
@@ -317,6 +338,7 @@ func (p *platform) refreshRoutes(ctx context.Context) error {
 	var routes []gateway.Route
 	for _, sv := range svs {
 		routes = append(routes, p.routesOf(sv)...)
+		routes = append(routes, p.internalRoute(sv))
 	}
 	p.gw.SetRoutes(gateway.NewTable(routes))
 	return nil

@@ -41,13 +41,16 @@ func (p *platform) deployJob(ctx context.Context, req api.DeployRequest, progres
 	}, nil
 }
 
-func (p *platform) Jobs(ctx context.Context) ([]client.Job, error) {
+func (p *platform) Jobs(ctx context.Context, ns string) ([]client.Job, error) {
 	defs, err := p.store.Jobs(ctx)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]client.Job, 0, len(defs))
 	for _, d := range defs {
+		if d.Namespace != ns {
+			continue
+		}
 		out = append(out, describeJob(d))
 	}
 	return out, nil

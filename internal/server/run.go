@@ -64,9 +64,19 @@ func Run(ctx context.Context, cfg Config) error {
 
 	var act *activator.Activator
 	m := metrics.New(func() []metrics.AppState { return act.States() })
-	act = activator.New(activator.Options{Driver: drv, Owner: owner, Logger: log, Metrics: m})
+	p := &platform{store: st, driver: drv, owner: owner, domain: cfg.Domain, version: cfg.Version, log: log}
+	act = activator.New(activator.Options{Driver: drv, Owner: owner, Logger: log, Metrics: m, Tenancy: activator.Tenancy{
+		Placement: func(ctx context.Context, ns string) (string, map[string]string, error) {
+			return p.nets.placement(ctx, ns)
+		},
+		InstanceQuota: func(ns string) int { return p.quotas.get(ns).MaxInstances },
+	}})
 	defer act.Close()
 	gw := gateway.New(act, log, m)
+	gw.SetTenancy(gateway.Tenancy{
+		InNamespace:  func(ip net.IP, ns string) bool { return p.nets.inNamespace(ip, ns) },
+		RequestQuota: func(ns string) int { return p.quotas.get(ns).MaxRequests },
+	})
 
 	apiLn, err := net.Listen("tcp", cfg.APIAddr)
 	if err != nil {
@@ -85,12 +95,17 @@ func Run(ctx context.Context, cfg Config) error {
 			return fmt.Errorf("listen --https %s: %w", cfg.HTTPSAddr, err)
 		}
 	}
-	_, gwPort, _ := net.SplitHostPort(gwLn.Addr().String())
+	gwHost, gwPort, _ := net.SplitHostPort(gwLn.Addr().String())
 	jr := jobs.New(jobs.Options{
 		Store: st, Driver: drv, Owner: owner, Network: cfg.Jobs.Network, Workers: cfg.Jobs.Workers,
 		PerNamespace: cfg.Jobs.PerNamespace, RetryBackoff: cfg.Jobs.RetryBackoff, Logger: log,
+		NamespaceQuota: func(ns string) int { return p.quotas.get(ns).MaxJobs },
 	})
-	p := &platform{store: st, jobs: jr, driver: drv, act: act, gw: gw, owner: owner, domain: cfg.Domain, version: cfg.Version, gatewayPort: gwPort}
+	p.jobs, p.act, p.gw, p.gatewayPort = jr, act, gw, gwPort
+	p.nets = &nsNetworks{drv: drv, base: cfg.Network, gatewayHost: net.ParseIP(gwHost), gatewayPort: gwPort, log: log}
+	if err := p.loadQuotas(ctx); err != nil {
+		return err
+	}
 
 	// Load apps and adopt what runs before serving, so that no request
 	// starts a duplicate of a container that is already there.
@@ -100,6 +115,9 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	for _, sv := range svs {
 		act.SetApp(activatorApp(sv))
+	}
+	if err := p.nets.load(ctx, svs); err != nil {
+		return err
 	}
 	if err := p.refreshRoutes(ctx); err != nil {
 		return err

@@ -104,7 +104,7 @@ func Open(path string, lockTimeout time.Duration) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range append([][]byte{bucketMeta, bucketApps, bucketRevisions}, jobBuckets...) {
+		for _, b := range append([][]byte{bucketMeta, bucketApps, bucketRevisions, bucketNamespaces, bucketTokens, bucketTokensByHash}, jobBuckets...) {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}

@@ -79,13 +79,13 @@ func (d *Driver) Create(ctx context.Context, spec runtime.InstanceSpec) (string,
 	}
 	netCfg := &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{netName: {}}}
 	var holder string
-	// Instances on the app network get a network holder; one-shot job
-	// containers (on their own network) do not need one.
-	if d.holder != "" && netName == d.network {
+	// App instances get a network holder, on whichever network they join;
+	// one-shot job containers (no instance label) do not need one.
+	if d.holder != "" && (netName == d.network || spec.Labels[runtime.LabelInstance] != "") {
 		if _, err := d.ResolveImage(ctx, spec.Image); err != nil {
 			return "", fmt.Errorf("create container %s: %w", spec.Name, err)
 		}
-		if holder, err = d.createHolder(ctx, spec); err != nil {
+		if holder, err = d.createHolder(ctx, spec, netName); err != nil {
 			return "", err
 		}
 		labels[LabelHolder] = holder
@@ -219,10 +219,7 @@ func (d *Driver) status(ctx context.Context, c container.InspectResponse) runtim
 	st.StartedAt = parseTime(c.State.StartedAt)
 	st.FinishedAt = parseTime(c.State.FinishedAt)
 	if st.State == runtime.StateRunning && c.NetworkSettings != nil {
-		ip := ""
-		if ep := c.NetworkSettings.Networks[d.network]; ep != nil {
-			ip = ep.IPAddress
-		}
+		ip := endpointIP(c.NetworkSettings.Networks, d.network)
 		if hid := st.Labels[LabelHolder]; hid != "" {
 			ip = d.holderIP(ctx, hid)
 		}

@@ -105,16 +105,16 @@ func checkStatic(bin string) error {
 	return nil
 }
 
-// createHolder creates and starts the holder of the instance spec describes
-// and returns its ID.
-func (d *Driver) createHolder(ctx context.Context, spec runtime.InstanceSpec) (string, error) {
+// createHolder creates and starts the holder of the instance spec describes,
+// on network netName, and returns its ID.
+func (d *Driver) createHolder(ctx context.Context, spec runtime.InstanceSpec, netName string) (string, error) {
 	labels := maps.Clone(spec.Labels)
 	delete(labels, runtime.LabelInstance) // not an instance: reconcilers leave it alone
 	labels[LabelRole] = roleHolder
 	pids := int64(32)
 	cfg := &container.Config{Image: d.holder, Labels: labels}
 	host := &container.HostConfig{
-		NetworkMode:   container.NetworkMode(d.network),
+		NetworkMode:   container.NetworkMode(netName),
 		RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyDisabled},
 		LogConfig:     container.LogConfig{Type: "none"},
 		CapDrop:       []string{"ALL"},
@@ -132,7 +132,7 @@ func (d *Driver) createHolder(ctx context.Context, spec runtime.InstanceSpec) (s
 	return resp.ID, nil
 }
 
-// holderIP returns the IP of a holder on the driver's network, cached.
+// holderIP returns the IP of a holder on its network, cached.
 func (d *Driver) holderIP(ctx context.Context, id string) string {
 	if ip, ok := d.holderIPs.Load(id); ok {
 		return ip.(string)
@@ -141,12 +141,12 @@ func (d *Driver) holderIP(ctx context.Context, id string) string {
 	if err != nil || c.State == nil || !c.State.Running || c.NetworkSettings == nil {
 		return ""
 	}
-	ep := c.NetworkSettings.Networks[d.network]
-	if ep == nil || ep.IPAddress == "" {
+	ip := endpointIP(c.NetworkSettings.Networks, d.network)
+	if ip == "" {
 		return ""
 	}
-	d.holderIPs.Store(id, ep.IPAddress)
-	return ep.IPAddress
+	d.holderIPs.Store(id, ip)
+	return ip
 }
 
 // startHolderIfDown starts an instance's holder after the engine stopped it

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"os/signal"
 	"strconv"
@@ -14,7 +13,7 @@ import (
 // runJob is the one-shot mode, "testapp job [KEY=VALUE]...", for job tests.
 // In order it prints "attempt=$BERTH_ATTEMPT execution=$BERTH_EXECUTION",
 // each print=TEXT, the value of each env=NAME as "NAME=value", the result of
-// each dial=HOST:PORT (a TCP connect with a 2s timeout) as "dial ADDR: ok"
+// each dial=HOST:PORT or dial=unix:PATH (a connect with a 2s timeout) as "dial ADDR: ok"
 // or "dial ADDR: failed: …", then sleeps sleep=DURATION and exits with
 // exit=N (default 0). SIGTERM ends it at once with 143.
 func runJob(args []string) int {
@@ -31,13 +30,7 @@ func runJob(args []string) int {
 		case "env":
 			fmt.Printf("%s=%s\n", v, os.Getenv(v))
 		case "dial":
-			c, err := net.DialTimeout("tcp", v, 2*time.Second)
-			if err != nil {
-				fmt.Printf("dial %s: failed: %v\n", v, err)
-				continue
-			}
-			c.Close()
-			fmt.Printf("dial %s: ok\n", v)
+			fmt.Println(dialResult(v))
 		case "sleep":
 			sleep, _ = time.ParseDuration(v)
 		case "exit":
