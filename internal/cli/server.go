@@ -73,6 +73,7 @@ while running, server.json there tells the other commands where the API listens.
 	fl.StringVar(&cfg.Jobs.Network, "job-network", "", "isolated Docker network job containers join (default: NETWORK-jobs)")
 	fl.DurationVar(&cfg.Jobs.RetryBackoff, "job-retry-backoff", jobs.DefaultRetryBackoff, "wait before a job's first retry, doubled for each next one")
 	_ = fl.MarkHidden("job-retry-backoff") // for tests
+	fl.StringVar(&cfg.PprofAddr, "pprof", "", "serve Go profiles (net/http/pprof) on this address, e.g. 127.0.0.1:6060; off by default")
 	fl.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long in-flight requests may take to finish on shutdown")
 	return cmd
 }
