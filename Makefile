@@ -43,3 +43,9 @@ bench-wake: setup
 # nghttp2-client from Debian if missing.
 bench-gateway: setup
 	bash bench/gateway.sh
+
+# Control plane at 10,000 apps with the fake driver: route lookup, one
+# autoscaler tick over 100,000 instances, store load, heap per idle app.
+bench-controlplane:
+	$(GO) test -run '^$$' -bench . -benchmem ./bench/controlplane
+	$(GO) test -run '^$$' -bench Tick10kApps -benchmem -count 5 ./internal/activator
