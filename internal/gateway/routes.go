@@ -4,6 +4,7 @@ import (
 	"net"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -16,6 +17,9 @@ type Target struct {
 	// Protocol is what the gateway speaks to the app's instances:
 	// UpstreamHTTP1 (also "") or UpstreamH2C.
 	Protocol Upstream
+
+	// stats caches the target's metric children (see Gateway.observe).
+	stats atomic.Pointer[targetStats]
 }
 
 // Upstream is a protocol the gateway speaks to instances.
