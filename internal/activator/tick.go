@@ -18,13 +18,11 @@ import (
 // ones (past max_duration) hand over to a replacement, draining ones are
 // removed when idle or after drain_timeout. Engine calls run in the background.
 func (a *Activator) Tick(now time.Time) {
-	var insts []*instance // reused: one copy per app, not one allocation
 	for _, ap := range a.snapshot() {
 		ap.mu.Lock()
 		if !ap.removed {
 			a.scaleApp(ap, now)
-			insts = append(insts[:0], ap.instances...) // lifecycle may drop from ap.instances
-			for _, in := range insts {
+			for _, in := range append([]*instance(nil), ap.instances...) {
 				a.lifecycle(ap, in, now)
 			}
 		}
