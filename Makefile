@@ -4,7 +4,7 @@ GO ?= go
 BIN := bin/berth
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all setup build test demo demo-stop unit vet bench-wake
+.PHONY: all setup build test demo demo-stop unit vet bench-wake bench-gateway bench-controlplane
 
 all: build
 
@@ -37,3 +37,15 @@ demo-stop:
 # hand, alternated in one run (docs/benchmarks.md).
 bench-wake: setup
 	$(GO) test -run '^$$' -bench Wake -benchtime 1x -v ./bench/wake
+
+# Gateway throughput and latency against nginx and going direct, alternated in
+# one run on one warm container (docs/benchmarks.md). Installs wrk, nginx and
+# nghttp2-client from Debian if missing.
+bench-gateway: setup
+	bash bench/gateway.sh
+
+# Control plane at 10,000 apps with the fake driver: route lookup, one
+# autoscaler tick over 100,000 instances, store load, heap per idle app.
+bench-controlplane:
+	$(GO) test -run '^$$' -bench . -benchmem ./bench/controlplane
+	$(GO) test -run '^$$' -bench Tick10kApps -benchmem -count 5 ./internal/activator

@@ -3,6 +3,8 @@ package cli
 import (
 	"fmt"
 	"log/slog"
+	"os"
+	goruntime "runtime"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -11,8 +13,27 @@ import (
 	"github.com/berth-dev/berth/internal/server"
 )
 
-// maxJobWorkers bounds --job-workers.
-const maxJobWorkers = 1000
+// maxJobWorkers bounds --job-workers, maxProcs --procs.
+const (
+	maxJobWorkers = 1000
+	maxProcs      = 4096
+)
+
+// setProcs sets how many CPUs the server's goroutines run on at once. By
+// default it takes half of them (at least one): the app containers on the
+// same machine need the rest, and on a busy machine a gateway with fewer
+// scheduler threads hands requests between them less (fewer futex wake-ups
+// and spinning threads; see docs/benchmarks.md). $GOMAXPROCS, if set, wins
+// over the default, --procs over both.
+func setProcs(n int) {
+	if n == 0 {
+		if os.Getenv("GOMAXPROCS") != "" {
+			return
+		}
+		n = max(1, goruntime.GOMAXPROCS(0)/2)
+	}
+	goruntime.GOMAXPROCS(n)
+}
 
 var logLevels = map[string]slog.Level{
 	"debug": slog.LevelDebug,
@@ -24,6 +45,7 @@ var logLevels = map[string]slog.Level{
 func newServerCmd(e *env) *cobra.Command {
 	cfg := server.Config{Version: e.version}
 	var level string
+	var procs int
 	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "Run the Berth daemon: control API, gateway and reconciler",
@@ -54,6 +76,10 @@ while running, server.json there tells the other commands where the API listens.
 			if cfg.ShutdownTimeout <= 0 {
 				return fmt.Errorf("--shutdown-timeout %s must be positive", cfg.ShutdownTimeout)
 			}
+			if procs < 0 || procs > maxProcs {
+				return fmt.Errorf("--procs %d: allowed: 0 (half the CPUs, or $GOMAXPROCS) to %d", procs, maxProcs)
+			}
+			setProcs(procs)
 			cfg.Logger = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: lvl}))
 			return e.runServer(cmd.Context(), cfg)
 		},
@@ -73,6 +99,8 @@ while running, server.json there tells the other commands where the API listens.
 	fl.StringVar(&cfg.Jobs.Network, "job-network", "", "isolated Docker network job containers join (default: NETWORK-jobs)")
 	fl.DurationVar(&cfg.Jobs.RetryBackoff, "job-retry-backoff", jobs.DefaultRetryBackoff, "wait before a job's first retry, doubled for each next one")
 	_ = fl.MarkHidden("job-retry-backoff") // for tests
+	fl.StringVar(&cfg.PprofAddr, "pprof", "", "serve Go profiles (net/http/pprof) on this address, e.g. 127.0.0.1:6060; off by default")
+	fl.IntVar(&procs, "procs", 0, "CPUs the server's own goroutines run on at once (GOMAXPROCS); 0: $GOMAXPROCS if set, else half the CPUs, at least 1")
 	fl.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long in-flight requests may take to finish on shutdown")
 	return cmd
 }

@@ -20,6 +20,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/berth-dev/berth/internal/activator"
 	"github.com/berth-dev/berth/internal/metrics"
 	"github.com/berth-dev/berth/internal/problem"
@@ -54,31 +56,52 @@ type Gateway struct {
 func New(act Acquirer, log *slog.Logger, m *metrics.Set) *Gateway {
 	g := &Gateway{act: act, log: log, metrics: m}
 	g.routes.Store(NewTable(nil))
-	g.proxy = g.newProxy(newTransport(false))
+	g.proxy = g.newProxy(&directTransport{
+		next:        newTransport(false),
+		dial:        (&net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}).DialContext,
+		idleTimeout: idleConnTimeout,
+		maxIdle:     maxIdlePerInstance,
+	})
 	g.h2cProxy = g.newProxy(newTransport(true))
 	return g
 }
 
 func (g *Gateway) newProxy(t http.RoundTripper) *httputil.ReverseProxy {
 	return &httputil.ReverseProxy{
-		Rewrite:       rewrite,
-		Transport:     t,
-		FlushInterval: -1, // stream: SSE and chunked answers reach the client as they come
+		Rewrite:   rewrite,
+		Transport: t,
+		// Answers of unknown length (chunked, gRPC) and SSE streams are
+		// flushed on every write whatever this says. An answer of known
+		// length is written when it is done or the buffer fills: flushing
+		// on every write (-1) cost a timer, a goroutine and a separate
+		// write of the header for every request.
+		FlushInterval: 0,
 		BufferPool:    bufferPool{},
 		ErrorHandler:  g.proxyError,
 	}
 }
+
+// Connections to instances: idle ones are kept up to maxIdlePerInstance
+// (scale.concurrency's maximum) for idleConnTimeout.
+const (
+	dialTimeout        = 5 * time.Second
+	maxIdlePerInstance = 256
+	idleConnTimeout    = 90 * time.Second
+)
 
 // newTransport returns the transport to instances: HTTP/1.1 with keep-alive,
 // or, with h2c, HTTP/2 over cleartext with prior knowledge only (an instance
 // of an h2c app is not asked to upgrade; it must speak HTTP/2 at once).
 func newTransport(h2c bool) *http.Transport {
 	t := &http.Transport{
-		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		DialContext:           (&net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}).DialContext,
 		MaxIdleConns:          0, // no global cap; per instance below
-		MaxIdleConnsPerHost:   256,
-		IdleConnTimeout:       90 * time.Second,
+		MaxIdleConnsPerHost:   maxIdlePerInstance,
+		IdleConnTimeout:       idleConnTimeout,
 		ExpectContinueTimeout: time.Second,
+		// A proxy passes Accept-Encoding through as the client sent it; it
+		// must not ask for gzip itself and unpack the answer.
+		DisableCompression: true,
 	}
 	if h2c {
 		var p http.Protocols
@@ -113,6 +136,26 @@ type attempt struct {
 
 type attemptKey struct{}
 
+// attemptCtx carries an attempt to the proxy's hooks: context.WithValue
+// with the attempt in one allocation instead of two.
+type attemptCtx struct {
+	context.Context
+	at attempt
+}
+
+func (c *attemptCtx) Value(key any) any {
+	if key == (attemptKey{}) {
+		return &c.at
+	}
+	return c.Context.Value(key)
+}
+
+// exchange is what the gateway allocates per request, in one piece.
+type exchange struct {
+	rec statusRecorder
+	ctx attemptCtx
+}
+
 // rewrite points the outgoing request at the leased instance, keeping the
 // client's Host header and adding X-Forwarded-*.
 func rewrite(pr *httputil.ProxyRequest) {
@@ -132,10 +175,11 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			fmt.Sprintf("no app is routed for host %q and path %q", r.Host, r.URL.Path)), 0)
 		return
 	}
+	ex := &exchange{}
 	if g.metrics != nil {
-		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
-		w = rec
-		defer g.observe(target, rec, time.Now())
+		ex.rec = statusRecorder{ResponseWriter: w, code: http.StatusOK}
+		w = &ex.rec
+		defer g.observe(target, &ex.rec, time.Now())
 	}
 	var key string
 	if target.Key != nil {
@@ -161,7 +205,8 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if lease.ColdStart != nil {
 		w.Header().Set(ColdStartHeader, activator.FormatPhases(lease.ColdStart))
 	}
-	g.proxyFor(target, r).ServeHTTP(w, r.WithContext(context.WithValue(ctx, attemptKey{}, &attempt{lease: lease, target: target, key: key})))
+	ex.ctx = attemptCtx{Context: ctx, at: attempt{lease: lease, target: target, key: key}}
+	g.proxyFor(target, r).ServeHTTP(w, r.WithContext(&ex.ctx))
 }
 
 func (g *Gateway) acquireError(w http.ResponseWriter, r *http.Request, t *Target, err error) {
@@ -246,8 +291,8 @@ func (g *Gateway) retry(w http.ResponseWriter, r *http.Request, at *attempt) {
 	if lease.ColdStart != nil {
 		w.Header().Set(ColdStartHeader, activator.FormatPhases(lease.ColdStart))
 	}
-	next := &attempt{lease: lease, target: at.target, key: at.key, retried: true}
-	g.proxyFor(at.target, r).ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), attemptKey{}, next)))
+	next := &attemptCtx{Context: r.Context(), at: attempt{lease: lease, target: at.target, key: at.key, retried: true}}
+	g.proxyFor(at.target, r).ServeHTTP(w, r.WithContext(next))
 }
 
 // statusRecorder remembers the status code for metrics. Unwrap lets the
@@ -265,6 +310,25 @@ func (r *statusRecorder) WriteHeader(code int) {
 func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
 func (g *Gateway) observe(t *Target, rec *statusRecorder, start time.Time) {
-	g.metrics.Requests.WithLabelValues(t.Namespace, t.Name, strconv.Itoa(rec.code)).Inc()
-	g.metrics.RequestDuration.WithLabelValues(t.Namespace, t.Name).Observe(time.Since(start).Seconds())
+	st := t.stats.Load()
+	if st == nil || st.set != g.metrics {
+		st = &targetStats{set: g.metrics,
+			ok:       g.metrics.Requests.WithLabelValues(t.Namespace, t.Name, "200"),
+			duration: g.metrics.RequestDuration.WithLabelValues(t.Namespace, t.Name)}
+		t.stats.Store(st)
+	}
+	if rec.code == http.StatusOK {
+		st.ok.Inc()
+	} else {
+		g.metrics.Requests.WithLabelValues(t.Namespace, t.Name, strconv.Itoa(rec.code)).Inc()
+	}
+	st.duration.Observe(time.Since(start).Seconds())
+}
+
+// targetStats holds a target's metric children, looked up once rather
+// than by label values on every request (a hash and a locked map lookup).
+type targetStats struct {
+	set      *metrics.Set
+	ok       prometheus.Counter // code 200
+	duration prometheus.Observer
 }

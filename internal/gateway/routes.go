@@ -4,6 +4,7 @@ import (
 	"net"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -21,6 +22,17 @@ type Target struct {
 	// Internal targets (APP.NS.internal) are routed only for callers inside
 	// their namespace (Tenancy.InNamespace).
 	Internal bool
+
+	// stats caches the target's metric children (see Gateway.observe).
+	stats atomic.Pointer[targetStats]
+}
+
+// Internalize returns a copy of t for the APP.NS.internal route: the same
+// app and settings, routed only for callers inside its namespace, with its
+// own metric cache.
+func (t *Target) Internalize() *Target {
+	return &Target{Namespace: t.Namespace, Name: t.Name, RequestTimeout: t.RequestTimeout,
+		Protocol: t.Protocol, Key: t.Key, Internal: true}
 }
 
 // Upstream is a protocol the gateway speaks to instances.

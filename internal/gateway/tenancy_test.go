@@ -27,9 +27,8 @@ func TestTenancy(t *testing.T) {
 	act := &refuser{}
 	g := New(act, slog.New(slog.DiscardHandler), nil)
 	a := &Target{Namespace: "a", Name: "web", RequestTimeout: time.Second}
-	internal := *a
-	internal.Internal = true
-	g.SetRoutes(NewTable([]Route{{Host: "web.a.localhost", Target: a}, {Host: "web.a.internal", Target: &internal}}))
+	internal := a.Internalize()
+	g.SetRoutes(NewTable([]Route{{Host: "web.a.localhost", Target: a}, {Host: "web.a.internal", Target: internal}}))
 	_, inA, _ := net.ParseCIDR("172.30.0.0/16")
 	g.SetTenancy(Tenancy{
 		InNamespace:  func(ip net.IP, ns string) bool { return ns == "a" && inA.Contains(ip) },

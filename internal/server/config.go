@@ -34,6 +34,9 @@ type Config struct {
 	Network string
 	// Domain is the suffix of default app hosts: APP.<Domain> (default "localhost").
 	Domain string
+	// PprofAddr, if set, is where net/http/pprof's profiles are served, for
+	// profiling the gateway under load. Off by default; bind it to loopback.
+	PprofAddr string
 	// Jobs configures the job runner (internal/jobs).
 	Jobs JobsConfig
 	// ShutdownTimeout bounds graceful shutdown on SIGTERM.
@@ -53,6 +56,8 @@ type ServerInfo struct {
 	PID        int    `json:"pid"`
 	// Owner is the label value (dev.berth.owner) on every container this server made.
 	Owner string `json:"owner"`
+	// Pprof is the profiling listener (http://…/debug/pprof/), if --pprof is set.
+	Pprof string `json:"pprof,omitempty"`
 }
 
 // tlsCertificate checks the TLS settings and loads the certificate. It

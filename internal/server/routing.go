@@ -32,9 +32,8 @@ func (p *platform) defaultHost(ns string, m *manifest.Manifest) string {
 // internalRoute is the route of APP.NS.internal, which only callers inside
 // the namespace's network may use.
 func (p *platform) internalRoute(sv store.Serving) gateway.Route {
-	t := *p.routesOf(sv)[0].Target
-	t.Internal = true
-	return gateway.Route{Host: sv.App.Name + "." + sv.App.Namespace + "." + InternalDomain, Target: &t}
+	t := p.routesOf(sv)[0].Target.Internalize()
+	return gateway.Route{Host: sv.App.Name + "." + sv.App.Namespace + "." + InternalDomain, Target: t}
 }
 
 // checkRouteScope refuses routes a namespace may not claim: hosts under

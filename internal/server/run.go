@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"time"
@@ -95,6 +96,17 @@ func Run(ctx context.Context, cfg Config) error {
 			return fmt.Errorf("listen --https %s: %w", cfg.HTTPSAddr, err)
 		}
 	}
+	var pprofLn net.Listener
+	if cfg.PprofAddr != "" {
+		if pprofLn, err = net.Listen("tcp", cfg.PprofAddr); err != nil {
+			apiLn.Close()
+			gwLn.Close()
+			if tlsLn != nil {
+				tlsLn.Close()
+			}
+			return fmt.Errorf("listen --pprof %s: %w", cfg.PprofAddr, err)
+		}
+	}
 	gwHost, gwPort, _ := net.SplitHostPort(gwLn.Addr().String())
 	jr := jobs.New(jobs.Options{
 		Store: st, Driver: drv, Owner: owner, Network: cfg.Jobs.Network, Workers: cfg.Jobs.Workers,
@@ -137,6 +149,11 @@ func Run(ctx context.Context, cfg Config) error {
 		go func() { errc <- tlsSrv.ServeTLS(tlsLn, "", "") }()
 		info.GatewayTLS = "https://" + dialable(tlsLn.Addr())
 	}
+	pprofSrv := &http.Server{Handler: pprofHandler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	if pprofLn != nil {
+		go func() { errc <- pprofSrv.Serve(pprofLn) }()
+		info.Pprof = "http://" + dialable(pprofLn.Addr())
+	}
 
 	if err := writeInfo(cfg.DataDir, info); err != nil {
 		return err
@@ -166,7 +183,7 @@ func Run(ctx context.Context, cfg Config) error {
 	case <-sctx.Done():
 		jobsErr = errors.New("the job runner did not stop within the shutdown timeout")
 	}
-	err = errors.Join(serveErr, jobsErr, gwSrv.Shutdown(sctx), tlsSrv.Shutdown(sctx), apiSrv.Shutdown(sctx))
+	err = errors.Join(serveErr, jobsErr, gwSrv.Shutdown(sctx), tlsSrv.Shutdown(sctx), apiSrv.Shutdown(sctx), pprofSrv.Shutdown(sctx))
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}
@@ -225,4 +242,16 @@ func writeInfo(dir string, info ServerInfo) error {
 		return fmt.Errorf("write %s: %w", InfoFile, err)
 	}
 	return nil
+}
+
+// pprofHandler serves net/http/pprof's profiles under /debug/pprof/, on a mux
+// of its own (not http.DefaultServeMux).
+func pprofHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
 }
