@@ -64,7 +64,9 @@ type target struct {
 
 func BenchmarkGateway(b *testing.B) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Hour)
-	defer cancel()
+	// Cancelled after the other cleanups: nginx and the server are stopped
+	// gracefully there first, not killed (which orphaned nginx's workers).
+	b.Cleanup(cancel)
 	for _, tool := range []string{"wrk", "nginx", "h2load"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			b.Fatalf("%s is not installed; run bench/gateway.sh (it installs wrk, nginx and nghttp2-client)", tool)
