@@ -1,11 +1,8 @@
 package client
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -99,23 +96,9 @@ func (c *Client) SetScale(ctx context.Context, name string, s Scale) (*App, erro
 	if err != nil {
 		return nil, err
 	}
-	body, err := json.Marshal(s)
-	if err != nil {
-		return nil, err
-	}
-	req, err := c.newRequest(ctx, http.MethodPatch, p+"/scale", bytes.NewReader(body))
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := c.send(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
 	var a App
-	if err := json.NewDecoder(resp.Body).Decode(&a); err != nil {
-		return nil, fmt.Errorf("decode app: %w", err)
+	if err := c.doJSON(ctx, http.MethodPatch, p+"/scale", s, &a); err != nil {
+		return nil, err
 	}
 	return &a, nil
 }
@@ -140,23 +123,9 @@ func (c *Client) Rollback(ctx context.Context, name string, revision int) (*App,
 	if err != nil {
 		return nil, err
 	}
-	body, err := json.Marshal(Rollback{Revision: revision})
-	if err != nil {
-		return nil, err
-	}
-	req, err := c.newRequest(ctx, http.MethodPost, p+"/rollback", bytes.NewReader(body))
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := c.send(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
 	var a App
-	if err := json.NewDecoder(resp.Body).Decode(&a); err != nil {
-		return nil, fmt.Errorf("decode app: %w", err)
+	if err := c.doJSON(ctx, http.MethodPost, p+"/rollback", Rollback{Revision: revision}, &a); err != nil {
+		return nil, err
 	}
 	return &a, nil
 }

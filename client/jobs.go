@@ -1,11 +1,8 @@
 package client
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -39,7 +36,7 @@ func (c *Client) RunJob(ctx context.Context, name string, req RunJobRequest) (*E
 		return nil, errors.New("no job name given")
 	}
 	var ex Execution
-	if err := c.postJSON(ctx, c.scoped("/jobs/"+url.PathEscape(name))+"/executions", req, &ex); err != nil {
+	if err := c.doJSON(ctx, http.MethodPost, c.scoped("/jobs/"+url.PathEscape(name))+"/executions", req, &ex); err != nil {
 		return nil, err
 	}
 	return &ex, nil
@@ -105,7 +102,7 @@ func (c *Client) CancelExecution(ctx context.Context, id string) (*Execution, er
 		return nil, err
 	}
 	var ex Execution
-	if err := c.postJSON(ctx, p+"/cancel", nil, &ex); err != nil {
+	if err := c.doJSON(ctx, http.MethodPost, p+"/cancel", nil, &ex); err != nil {
 		return nil, err
 	}
 	return &ex, nil
@@ -116,37 +113,4 @@ func (c *Client) executionPath(id string) (string, error) {
 		return "", errors.New("no execution ID given")
 	}
 	return c.scoped("/executions/" + url.PathEscape(id)), nil
-}
-
-// postJSON sends POST path with body as JSON (none when nil) and decodes
-// the JSON answer into out.
-func (c *Client) postJSON(ctx context.Context, path string, body, out any) error {
-	var r io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		r = bytes.NewReader(b)
-	}
-	req, err := c.newRequest(ctx, http.MethodPost, path, r)
-	if err != nil {
-		return err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	req.Header.Set("Accept", "application/json")
-	resp, err := c.send(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if err := expectType(resp, "application/json"); err != nil {
-		return err
-	}
-	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-		return fmt.Errorf("decode answer of POST %s: %w", req.URL, err)
-	}
-	return nil
 }

@@ -1,11 +1,8 @@
 package client
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -36,7 +33,7 @@ func (c *Client) GetNamespace(ctx context.Context, name string) (*Namespace, err
 // CreateNamespace makes a namespace (admin token only).
 func (c *Client) CreateNamespace(ctx context.Context, req CreateNamespaceRequest) (*Namespace, error) {
 	var ns Namespace
-	if err := c.postJSON(ctx, "/v1/namespaces", req, &ns); err != nil {
+	if err := c.doJSON(ctx, http.MethodPost, "/v1/namespaces", req, &ns); err != nil {
 		return nil, err
 	}
 	return &ns, nil
@@ -48,23 +45,9 @@ func (c *Client) SetQuotas(ctx context.Context, name string, patch QuotasPatch) 
 	if name == "" {
 		return nil, errors.New("no namespace name given")
 	}
-	b, err := json.Marshal(patch)
-	if err != nil {
-		return nil, err
-	}
-	req, err := c.newRequest(ctx, http.MethodPatch, "/v1/namespaces/"+url.PathEscape(name), bytes.NewReader(b))
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := c.send(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
 	var ns Namespace
-	if err := json.NewDecoder(resp.Body).Decode(&ns); err != nil {
-		return nil, fmt.Errorf("decode namespace: %w", err)
+	if err := c.doJSON(ctx, http.MethodPatch, "/v1/namespaces/"+url.PathEscape(name), patch, &ns); err != nil {
+		return nil, err
 	}
 	return &ns, nil
 }

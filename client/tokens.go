@@ -22,7 +22,7 @@ func (c *Client) Tokens(ctx context.Context) ([]Token, error) {
 // the secret; the server keeps only its hash and never shows it again.
 func (c *Client) CreateToken(ctx context.Context, req CreateTokenRequest) (*NewToken, error) {
 	var t NewToken
-	if err := c.postJSON(ctx, "/v1/tokens", req, &t); err != nil {
+	if err := c.doJSON(ctx, http.MethodPost, "/v1/tokens", req, &t); err != nil {
 		return nil, err
 	}
 	return &t, nil
