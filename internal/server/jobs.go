@@ -9,6 +9,7 @@ import (
 
 	"github.com/berth-dev/berth/client"
 	"github.com/berth-dev/berth/internal/api"
+	"github.com/berth-dev/berth/internal/quota"
 	"github.com/berth-dev/berth/internal/runtime"
 	"github.com/berth-dev/berth/internal/store"
 )
@@ -66,6 +67,9 @@ func (p *platform) Job(ctx context.Context, ns, name string) (*client.Job, error
 }
 
 func (p *platform) RunJob(ctx context.Context, ns, name string, env map[string]string, args []string) (*client.Execution, error) {
+	if err := p.checkJobQuota(ctx, ns); err != nil {
+		return nil, err
+	}
 	ex, err := p.jobs.Enqueue(ctx, ns, name, env, args)
 	if err != nil {
 		return nil, err
@@ -155,4 +159,29 @@ func describeExecution(ex store.Execution) *client.Execution {
 		}
 	}
 	return c
+}
+
+// checkJobQuota refuses a new execution when the namespace already has
+// max_jobs executions running or waiting: a hard limit, answered with 429,
+// rather than a queue that grows without bound. (The scheduler also never
+// runs more than max_jobs of a namespace at once.)
+func (p *platform) checkJobQuota(ctx context.Context, ns string) error {
+	limit := p.quotas.get(ns).MaxJobs
+	if limit <= 0 {
+		return nil
+	}
+	active, err := p.store.Active(ctx)
+	if err != nil {
+		return err
+	}
+	n := 0
+	for _, ex := range active {
+		if ex.Namespace == ns {
+			n++
+		}
+	}
+	if n >= limit {
+		return &quota.Error{Namespace: ns, Name: quota.MaxJobs, Limit: limit}
+	}
+	return nil
 }
