@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"time"
@@ -150,33 +151,23 @@ quota ("-" = unlimited), the network and the age. -o json prints the API's Names
 	out := addOutputFlag(cmd, "table", "json")
 	e.addClientFlags(cmd, &cf)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		if err := out.check(); err != nil {
-			return err
-		}
-		c, err := e.client(&cf)
-		if err != nil {
-			return err
-		}
-		ctx, cancel := context.WithTimeout(cmd.Context(), callTimeout)
-		defer cancel()
-		l, err := c.Namespaces(ctx)
-		if err != nil {
-			return err
-		}
-		if out.json() {
-			return printJSON(e.stdout, client.NamespaceList{Namespaces: l})
-		}
-		tw := newTable(e.stdout)
-		fmt.Fprintln(tw, "NAME\tAPPS\tINSTANCES\tREQUESTS\tJOBS\tNETWORK\tAGE")
-		now := time.Now()
-		for _, ns := range l {
-			u, q := ns.Usage, ns.Quotas
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", ns.Name, of(u.Apps, q.MaxApps), of(u.Instances, q.MaxInstances),
-				of(u.Requests, q.MaxRequests), of(u.RunningJobs, q.MaxJobs), orDash(ns.Network), nsAge(ns.CreatedAt, now))
-		}
-		return tw.Flush()
+		return showOne(cmd, e, &cf, out, func(ctx context.Context, c *client.Client) (client.NamespaceList, error) {
+			l, err := c.Namespaces(ctx)
+			return client.NamespaceList{Namespaces: l}, err
+		}, printNamespaces)
 	}
 	return cmd
+}
+
+func printNamespaces(w io.Writer, l client.NamespaceList, now time.Time) error {
+	tw := newTable(w)
+	fmt.Fprintln(tw, "NAME\tAPPS\tINSTANCES\tREQUESTS\tJOBS\tNETWORK\tAGE")
+	for _, ns := range l.Namespaces {
+		u, q := ns.Usage, ns.Quotas
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", ns.Name, of(u.Apps, q.MaxApps), of(u.Instances, q.MaxInstances),
+			of(u.Requests, q.MaxRequests), of(u.RunningJobs, q.MaxJobs), orDash(ns.Network), nsAge(ns.CreatedAt, now))
+	}
+	return tw.Flush()
 }
 
 // of renders usage against a quota: "3/10", or "3/-" when unlimited.

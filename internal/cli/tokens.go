@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -75,35 +76,25 @@ func newTokensLsCmd(e *env) *cobra.Command {
 	out := addOutputFlag(cmd, "table", "json")
 	e.addClientFlags(cmd, &cf)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		if err := out.check(); err != nil {
-			return err
-		}
-		c, err := e.client(&cf)
-		if err != nil {
-			return err
-		}
-		ctx, cancel := context.WithTimeout(cmd.Context(), callTimeout)
-		defer cancel()
-		l, err := c.Tokens(ctx)
-		if err != nil {
-			return err
-		}
-		if out.json() {
-			return printJSON(e.stdout, client.TokenList{Tokens: l})
-		}
-		tw := newTable(e.stdout)
-		fmt.Fprintln(tw, "ID\tNAMESPACE\tROLE\tAGE\tREVOKED")
-		now := time.Now()
-		for _, t := range l {
-			revoked := "-"
-			if !t.RevokedAt.IsZero() {
-				revoked = age(t.RevokedAt, now) + " ago"
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", t.ID, t.Namespace, t.Role, age(t.CreatedAt, now), revoked)
-		}
-		return tw.Flush()
+		return showOne(cmd, e, &cf, out, func(ctx context.Context, c *client.Client) (client.TokenList, error) {
+			l, err := c.Tokens(ctx)
+			return client.TokenList{Tokens: l}, err
+		}, printTokens)
 	}
 	return cmd
+}
+
+func printTokens(w io.Writer, l client.TokenList, now time.Time) error {
+	tw := newTable(w)
+	fmt.Fprintln(tw, "ID\tNAMESPACE\tROLE\tAGE\tREVOKED")
+	for _, t := range l.Tokens {
+		revoked := "-"
+		if !t.RevokedAt.IsZero() {
+			revoked = age(t.RevokedAt, now) + " ago"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", t.ID, t.Namespace, t.Role, age(t.CreatedAt, now), revoked)
+	}
+	return tw.Flush()
 }
 
 func newTokensRevokeCmd(e *env) *cobra.Command {
