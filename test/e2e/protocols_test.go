@@ -3,14 +3,7 @@ package e2e
 import (
 	"bufio"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net/http"
 	"net/url"
 	"os"
@@ -35,7 +28,7 @@ import (
 // warm.
 func TestHTTP2WithCurl(t *testing.T) {
 	dir := t.TempDir()
-	cert, key := writeCert(t, dir, "h2app.localhost", "h1app.localhost")
+	cert, key := testimage.Cert(t, dir, "h2app.localhost", "h1app.localhost")
 	s, dc := newPlatform(t, "--https", "127.0.0.1:0", "--tls-cert", cert, "--tls-key", key)
 	if !strings.HasPrefix(s.info.GatewayTLS, "https://127.0.0.1:") {
 		t.Fatalf("server.json gateway_tls = %q; want the TLS listener's URL", s.info.GatewayTLS)
@@ -235,35 +228,4 @@ func grpcAppDir(t *testing.T, manifest string) string {
 		t.Fatal(err)
 	}
 	return dir
-}
-
-// writeCert writes a self-signed certificate for hosts and its key into dir.
-func writeCert(t *testing.T, dir string, hosts ...string) (certFile, keyFile string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: hosts[0]}, DNSNames: hosts,
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kb, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return certFile, keyFile
 }
