@@ -101,19 +101,35 @@ func (l *Lease) Unreachable(err error) {
 	l.app.broadcast()
 }
 
-// Acquire returns a lease for a request. With a key (an app with
-// instances.key) it is the key's own instance, see keyInstance. Without, it
-// is a ready instance of the app's serving revision with a free concurrency
-// slot, the one with the fewest requests in flight.
+// Acquire returns a lease for a request. A tagged request (rev > 0) goes to
+// that revision of the app; any other by the app's traffic split (see
+// SetSplit), a key to the revision that first served it. With a key (an app
+// with instances.key) the lease is on the key's own instance, see
+// keyInstance. Without, it is a ready instance of the revision with a free
+// concurrency slot, the one with the fewest requests in flight.
 // Without one it starts, wakes or unparks instances as demand needs (up to
-// scale.max) and waits in the app's bounded queue until one has room, ctx
+// scale.max) and waits in the bounded queue until one has room, ctx
 // expires, the queue is full (*QueueFullError), a start it waited for fails
 // (*StartError) or the app is crash-looping (*CrashLoopError).
-func (a *Activator) Acquire(ctx context.Context, ns, name, key string) (*Lease, error) {
-	ap, ok := a.lookup(ns, name)
+func (a *Activator) Acquire(ctx context.Context, ns, name string, rev int, key string) (*Lease, error) {
+	primary, ok := a.lookup(ns, name)
 	if !ok {
 		return nil, fmt.Errorf("%s/%s: %w", ns, name, ErrAppNotFound)
 	}
+	for {
+		ap, err := a.route(ctx, primary, rev, key)
+		if err != nil {
+			return nil, err
+		}
+		lease, err := a.acquire(ctx, ap, ns, name, key)
+		if err != errGone {
+			return lease, err
+		}
+	}
+}
+
+// acquire is Acquire within one registry entry.
+func (a *Activator) acquire(ctx context.Context, ap *app, ns, name, key string) (*Lease, error) {
 	arrival := a.now()
 	ap.mu.Lock()
 	seq := ap.failSeq
@@ -121,6 +137,10 @@ func (a *Activator) Acquire(ctx context.Context, ns, name, key string) (*Lease, 
 		if ap.removed {
 			ap.mu.Unlock()
 			return nil, fmt.Errorf("%s/%s: %w", ns, name, ErrAppNotFound)
+		}
+		if ap.gone {
+			ap.mu.Unlock()
+			return nil, errGone
 		}
 		var in *instance
 		var pending int

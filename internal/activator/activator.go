@@ -56,6 +56,10 @@ type Options struct {
 	Metrics *metrics.Set
 	// Tenancy places instances in their namespace and applies its quota.
 	Tenancy Tenancy
+	// Revision returns what to run for revision rev of an app, for a
+	// tagged request to a revision that is neither serving nor in a traffic
+	// split; an error wrapping ErrRevisionNotFound if it cannot serve.
+	Revision func(ctx context.Context, ns, name string, rev int) (App, error)
 }
 
 // Activator is safe for concurrent use.
@@ -68,8 +72,11 @@ type Activator struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
+	// mu guards apps, every app's pools and retired.
 	mu   sync.RWMutex
 	apps map[string]*app
+	// retired holds pools whose instances still drain (split.go).
+	retired []*app
 	// live counts instances per namespace (tenancy.go).
 	live nsCounter
 }
@@ -112,6 +119,15 @@ type app struct {
 	// live is the activator's per-namespace instance count.
 	live *nsCounter
 
+	// split spreads requests over this entry and pools (nil: all here);
+	// pools holds the entries of other revisions, guarded by the
+	// Activator's mu; owner is a pool's app entry, gone is set once the
+	// pool is retired (split.go).
+	split *split
+	pools map[int]*app
+	owner *app
+	gone  bool
+
 	// queued counts requests waiting for capacity; notify is closed (and
 	// replaced) whenever capacity may have appeared, waking them.
 	queued     int
@@ -143,7 +159,8 @@ func (ap *app) broadcast() {
 
 // SetApp registers an app or replaces its spec or serving revision.
 // Instances of older revisions stop taking requests and are removed once
-// idle (or after drain_timeout).
+// idle (or after drain_timeout). A new serving revision also ends the app's
+// traffic split (see SetSplit).
 func (a *Activator) SetApp(cfg App) {
 	a.mu.Lock()
 	ap, ok := a.apps[cfg.Key()]
@@ -162,6 +179,12 @@ func (a *Activator) SetApp(cfg App) {
 			// stay up for the idle time rather than going straight to sleep.
 			ap.lastActive = a.now()
 		}
+		// The new revision serves here now: all traffic comes here until
+		// SetSplit says otherwise, and a pool of it drains.
+		ap.split = nil
+		ap.mu.Unlock()
+		a.retirePool(ap, cfg.Revision)
+		ap.mu.Lock()
 	}
 	ap.cfg = cfg
 	ap.scale = autoscaler.SpecOf(&cfg.Spec)
@@ -178,28 +201,43 @@ func (a *Activator) SetApp(cfg App) {
 	ap.broadcast()
 }
 
-// RemoveApp unregisters an app and removes all its containers.
+// RemoveApp unregisters an app and removes all its containers, of every
+// revision.
 func (a *Activator) RemoveApp(ctx context.Context, ns, name string) error {
 	a.mu.Lock()
 	ap, ok := a.apps[ns+"/"+name]
-	delete(a.apps, ns+"/"+name)
+	var entries []*app
+	if ok {
+		entries = a.entriesOf(ap)
+		delete(a.apps, ns+"/"+name)
+		kept := a.retired[:0]
+		for _, p := range a.retired {
+			if p.owner != ap {
+				kept = append(kept, p)
+			}
+		}
+		clear(a.retired[len(kept):])
+		a.retired = kept
+	}
 	a.mu.Unlock()
 	if !ok {
 		return ErrAppNotFound
 	}
-	ap.mu.Lock()
-	ap.removed = true
-	ap.broadcast()
-	ids := make([]string, 0, len(ap.instances))
-	for _, in := range ap.instances {
-		if in.containerID != "" {
-			ids = append(ids, in.containerID)
+	var ids []string
+	for _, e := range entries {
+		e.mu.Lock()
+		e.removed = true
+		e.broadcast()
+		for _, in := range e.instances {
+			if in.containerID != "" {
+				ids = append(ids, in.containerID)
+			}
+			in.state = stateRemoving
 		}
-		in.state = stateRemoving
+		e.live.add(ns, -len(e.instances))
+		e.instances = nil
+		e.mu.Unlock()
 	}
-	ap.live.add(ns, -len(ap.instances))
-	ap.instances = nil
-	ap.mu.Unlock()
 	var errs []error
 	for _, id := range ids {
 		if err := a.opts.Driver.Remove(ctx, id); err != nil {
@@ -251,36 +289,48 @@ type AppView struct {
 	Instances   []InstanceView
 }
 
-// View reports an app's instances, oldest first.
+// View reports an app's instances, of every revision, oldest first.
 func (a *Activator) View(ns, name string) (AppView, error) {
 	ap, ok := a.lookup(ns, name)
 	if !ok {
 		return AppView{}, ErrAppNotFound
 	}
-	ap.mu.Lock()
-	defer ap.mu.Unlock()
-	v := AppView{LastError: ap.lastError, Status: "sleeping", Queued: ap.queued,
-		Desired: ap.decision.Total, Panic: ap.decision.Panic, ScaleReason: ap.decision.Reason}
-	for _, in := range ap.instances {
-		v.InFlight += in.inflight
-		st := in.state.String()
-		if in.state == stateReady && (in.draining || in.parked) {
-			st = "draining"
+	a.mu.RLock()
+	entries := a.entriesOf(ap)
+	a.mu.RUnlock()
+	v := AppView{Status: "sleeping"}
+	for _, e := range entries {
+		e.mu.Lock()
+		v.Queued += e.queued
+		v.Desired += e.decision.Total
+		if e == ap {
+			v.LastError, v.Panic, v.ScaleReason = e.lastError, e.decision.Panic, e.decision.Reason
 		}
-		v.Instances = append(v.Instances, InstanceView{
-			ID: in.id, ContainerID: in.containerID, Key: in.key, Revision: in.revision, State: st, Sleep: in.sleepMode,
-			Addr: in.addr, Port: addrPort(in.addr), InFlight: in.inflight, CreatedAt: in.createdAt, StartedAt: in.startedAt, LastActive: in.lastActive,
-		})
-		switch {
-		case in.state == stateReady:
-			v.Status = "ready"
-		case (in.state == stateStarting || in.state == stateNew) && v.Status != "ready":
-			v.Status = "starting"
+		for _, in := range e.instances {
+			v.InFlight += in.inflight
+			st := in.state.String()
+			if in.state == stateReady && (in.draining || in.parked) {
+				st = "draining"
+			}
+			v.Instances = append(v.Instances, InstanceView{
+				ID: in.id, ContainerID: in.containerID, Key: in.key, Revision: in.revision, State: st, Sleep: in.sleepMode,
+				Addr: in.addr, Port: addrPort(in.addr), InFlight: in.inflight, CreatedAt: in.createdAt, StartedAt: in.startedAt, LastActive: in.lastActive,
+			})
+			switch {
+			case in.state == stateReady:
+				v.Status = "ready"
+			case (in.state == stateStarting || in.state == stateNew) && v.Status != "ready":
+				v.Status = "starting"
+			}
 		}
+		e.mu.Unlock()
 	}
-	if v.Status == "sleeping" && ap.lastError != "" {
+	ap.mu.Lock()
+	failures := ap.failures
+	ap.mu.Unlock()
+	if v.Status == "sleeping" && v.LastError != "" {
 		v.Status = "failed"
-		if ap.failures >= 2 {
+		if failures >= 2 {
 			v.Status = "crash-looping"
 		}
 	}
@@ -288,19 +338,32 @@ func (a *Activator) View(ns, name string) (AppView, error) {
 	return v, nil
 }
 
-// States reports every app's registry state, for the metrics' gauges.
+// States reports every app's registry state, its revisions' pools
+// included, for the metrics' gauges.
 func (a *Activator) States() []metrics.AppState {
-	apps := a.snapshot()
-	out := make([]metrics.AppState, 0, len(apps))
-	for _, ap := range apps {
-		ap.mu.Lock()
-		st := metrics.AppState{Namespace: ap.cfg.Namespace, Name: ap.cfg.Name, Queued: ap.queued,
-			Desired: ap.decision.Total, Instances: map[string]int{}}
-		for _, in := range ap.instances {
-			st.InFlight += in.inflight
-			st.Instances[in.state.String()]++
+	a.mu.RLock()
+	groups := make([][]*app, 0, len(a.apps))
+	for _, ap := range a.apps {
+		groups = append(groups, a.entriesOf(ap))
+	}
+	a.mu.RUnlock()
+	out := make([]metrics.AppState, 0, len(groups))
+	for _, entries := range groups {
+		var st metrics.AppState
+		st.Instances = map[string]int{}
+		for i, e := range entries {
+			e.mu.Lock()
+			if i == 0 {
+				st.Namespace, st.Name = e.cfg.Namespace, e.cfg.Name
+			}
+			st.Queued += e.queued
+			st.Desired += e.decision.Total
+			for _, in := range e.instances {
+				st.InFlight += in.inflight
+				st.Instances[in.state.String()]++
+			}
+			e.mu.Unlock()
 		}
-		ap.mu.Unlock()
 		out = append(out, st)
 	}
 	return out

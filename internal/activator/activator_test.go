@@ -63,7 +63,7 @@ func acquire(t *testing.T, act *Activator) *Lease {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	l, err := act.Acquire(ctx, "default", "web", "")
+	l, err := act.Acquire(ctx, "default", "web", 0, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,7 +267,7 @@ func TestFailedStartReachesEveryWaiter(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, errs[i] = act.Acquire(context.Background(), "default", "web", "")
+			_, errs[i] = act.Acquire(context.Background(), "default", "web", 0, "")
 		}()
 	}
 	wg.Wait()
@@ -288,10 +288,10 @@ func TestAcquireHonoursContext(t *testing.T) {
 	drv.AddrFunc = func(string) string { return "127.0.0.1:1" } // never ready
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	if _, err := act.Acquire(ctx, "default", "web", ""); !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := act.Acquire(ctx, "default", "web", 0, ""); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Acquire = %v; want deadline exceeded", err)
 	}
-	if _, err := act.Acquire(context.Background(), "default", "nope", ""); !errors.Is(err, ErrAppNotFound) {
+	if _, err := act.Acquire(context.Background(), "default", "nope", 0, ""); !errors.Is(err, ErrAppNotFound) {
 		t.Fatalf("Acquire unknown app = %v; want ErrAppNotFound", err)
 	}
 }

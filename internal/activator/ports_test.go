@@ -75,7 +75,7 @@ func TestAutoPortNothingListens(t *testing.T) {
 	drv.ListeningFunc = func(string) []int { return nil }
 	act.SetApp(autoApp(t))
 
-	_, err := act.Acquire(context.Background(), "default", "web", "")
+	_, err := act.Acquire(context.Background(), "default", "web", 0, "")
 	var se *StartError
 	if !errors.As(err, &se) || !strings.Contains(err.Error(), "nothing listened on a TCP port within 500ms") || !strings.Contains(err.Error(), "set it with port: in berth.yaml") {
 		t.Fatalf("Acquire = %v; want a StartError saying nothing listened and suggesting port:", err)

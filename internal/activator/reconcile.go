@@ -25,9 +25,10 @@ func (a *Activator) ReconcileOnce(ctx context.Context) error {
 
 // Reconcile brings the registry in step with the engine's containers, as
 // listed at listedAt:
-//   - a container of an app's serving revision that the registry does not
-//     know (after a restart) is adopted: a running one is probed and becomes
-//     ready, a stopped one sleeps;
+//   - a container of an app's serving revision, or of a revision with a
+//     pool (SetSplit), that the registry does not know (after a restart) is
+//     adopted: a running one is probed and becomes ready, a stopped one
+//     sleeps;
 //   - a container of no app, or of an old revision, is dangling and removed;
 //   - a ready instance whose container exited or vanished crashed: it is
 //     forgotten, its container removed, and the next request starts another.
@@ -80,6 +81,11 @@ func (a *Activator) adoptOrRemove(st runtime.Status) {
 	instanceID := st.Labels[runtime.LabelInstance]
 	ap, ok := a.lookup(ns, name)
 	if ok {
+		a.mu.RLock()
+		if p := ap.pools[rev]; p != nil {
+			ap = p // a revision in a traffic split, or a tagged one
+		}
+		a.mu.RUnlock()
 		ap.mu.Lock()
 		defer ap.mu.Unlock()
 		// A key's instance keeps the revision that first served it.

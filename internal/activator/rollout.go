@@ -28,14 +28,60 @@ func (a *Activator) Prewarm(ctx context.Context, cfg App, n int) error {
 		staged = append(staged, in)
 	}
 	ap.mu.Unlock()
+	return a.awaitReady(ctx, ap, cfg, staged, staged)
+}
 
+// PrewarmPool makes sure n instances of a revision that is not the serving
+// one are up in its pool (see SetSplit), starting the missing ones, and
+// waits until they answer, so that a traffic split moves requests only to
+// instances that answer. On failure the instances it started are removed.
+// For the serving revision it does nothing.
+func (a *Activator) PrewarmPool(ctx context.Context, cfg App, n int) error {
+	primary, ok := a.lookup(cfg.Namespace, cfg.Name)
+	if !ok {
+		return fmt.Errorf("%s: %w", cfg.Key(), ErrAppNotFound)
+	}
+	primary.mu.Lock()
+	serving := primary.cfg.Revision
+	primary.mu.Unlock()
+	if cfg.Revision == serving {
+		return nil
+	}
+	a.mu.RLock()
+	p := primary.pools[cfg.Revision]
+	a.mu.RUnlock()
+	if p == nil {
+		p = a.pool(primary, cfg, false)
+	}
+	p.mu.Lock()
+	var up, started []*instance
+	for _, in := range p.instances {
+		if p.serving(in) && !in.parked && !in.retiring && (in.state == stateNew || in.state == stateStarting || in.state == stateReady) {
+			up = append(up, in)
+		}
+	}
+	for len(up) < n {
+		p.live.add(cfg.Namespace, 1) // as a rollout, it may surge past max_instances
+		in := a.newInstance(p)
+		a.beginStart(p, in)
+		up, started = append(up, in), append(started, in)
+	}
+	p.lastActive = a.now()
+	p.mu.Unlock()
+	return a.awaitReady(ctx, p, cfg, up, started)
+}
+
+// awaitReady waits until every instance of watch is ready. If one fails, or
+// ctx ends first, the instances of started are retired and the error
+// returned.
+func (a *Activator) awaitReady(ctx context.Context, ap *app, cfg App, watch, started []*instance) error {
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		ap.mu.Lock()
 		ready := 0
 		var failed error
-		for _, in := range staged {
+		for _, in := range watch {
 			switch in.state {
 			case stateReady:
 				ready++
@@ -44,7 +90,7 @@ func (a *Activator) Prewarm(ctx context.Context, cfg App, n int) error {
 			}
 		}
 		if failed != nil || ctx.Err() != nil {
-			for _, in := range staged {
+			for _, in := range started {
 				switch in.state {
 				case stateReady:
 					a.beginRetire(ap, in, "rollout failed")
@@ -59,7 +105,7 @@ func (a *Activator) Prewarm(ctx context.Context, cfg App, n int) error {
 			return failed
 		}
 		ap.mu.Unlock()
-		if ready == len(staged) {
+		if ready == len(watch) {
 			return nil
 		}
 		select {

@@ -59,7 +59,7 @@ func TestQueueOverflow(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	for range 2 {
-		go act.Acquire(ctx, "default", "web", "")
+		go act.Acquire(ctx, "default", "web", 0, "")
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
@@ -72,7 +72,7 @@ func TestQueueOverflow(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	_, err := act.Acquire(context.Background(), "default", "web", "")
+	_, err := act.Acquire(context.Background(), "default", "web", 0, "")
 	var qf *QueueFullError
 	if !errors.As(err, &qf) || qf.Limit != 2 || !errors.Is(err, ErrQueueFull) {
 		t.Fatalf("third waiter: %v; want QueueFullError with limit 2", err)
@@ -192,15 +192,15 @@ func TestCrashLoopBacksOff(t *testing.T) {
 		return nil
 	}
 	var se *StartError
-	if _, err := act.Acquire(context.Background(), "default", "web", ""); !errors.As(err, &se) {
+	if _, err := act.Acquire(context.Background(), "default", "web", 0, ""); !errors.As(err, &se) {
 		t.Fatalf("first request: %v; want the StartError", err)
 	}
 	// The first failure is retried at once; the second starts the back-off.
-	if _, err := act.Acquire(context.Background(), "default", "web", ""); !errors.As(err, &se) {
+	if _, err := act.Acquire(context.Background(), "default", "web", 0, ""); !errors.As(err, &se) {
 		t.Fatalf("second request: %v; want the StartError", err)
 	}
 	var cl *CrashLoopError
-	if _, err := act.Acquire(context.Background(), "default", "web", ""); !errors.As(err, &cl) || cl.RetryAfter <= 0 {
+	if _, err := act.Acquire(context.Background(), "default", "web", 0, ""); !errors.As(err, &cl) || cl.RetryAfter <= 0 {
 		t.Fatalf("during back-off: %v; want a CrashLoopError with a retry time", err)
 	}
 	if v, _ := act.View("default", "web"); v.Status != "crash-looping" {
@@ -212,7 +212,7 @@ func acquireKey(t *testing.T, act *Activator, key string) *Lease {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	l, err := act.Acquire(ctx, "default", "web", key)
+	l, err := act.Acquire(ctx, "default", "web", 0, key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,7 +241,7 @@ func TestKeysGetTheirOwnInstances(t *testing.T) {
 	}
 	// Two keys awake at scale.max 2: a third is refused.
 	var kl *KeyLimitError
-	if _, err := act.Acquire(context.Background(), "default", "web", "carol"); !errors.As(err, &kl) || kl.Max != 2 {
+	if _, err := act.Acquire(context.Background(), "default", "web", 0, "carol"); !errors.As(err, &kl) || kl.Max != 2 {
 		t.Fatalf("third key: %v; want KeyLimitError with max 2", err)
 	}
 	// Idle keys sleep (pause) and wake on the same container.

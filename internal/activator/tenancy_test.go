@@ -25,7 +25,7 @@ func TestInstanceQuota(t *testing.T) {
 	l1 := acquire(t, act) // the one instance the quota allows
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_, err := act.Acquire(ctx, "default", "web", "")
+	_, err := act.Acquire(ctx, "default", "web", 0, "")
 	var qe *quota.Error
 	if !errors.As(err, &qe) || qe.Name != quota.MaxInstances || qe.Limit != 1 || qe.Namespace != "default" || !errors.Is(err, quota.ErrExceeded) {
 		t.Fatalf("second Acquire at concurrency 1 = %v; want a max_instances=1 quota error", err)
@@ -40,7 +40,7 @@ func TestInstanceQuota(t *testing.T) {
 	other := testApp(t, 1, "scale: {concurrency: 1, max: 5}\n")
 	other.Namespace = "team-b"
 	act.SetApp(other)
-	lb, err := act.Acquire(ctx, "team-b", "web", "")
+	lb, err := act.Acquire(ctx, "team-b", "web", 0, "")
 	if err != nil {
 		t.Fatalf("another namespace: %v", err)
 	}
@@ -70,7 +70,7 @@ func TestPlacementErrorFailsTheStart(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_, err := act.Acquire(ctx, "default", "web", "")
+	_, err := act.Acquire(ctx, "default", "web", 0, "")
 	var se *StartError
 	if !errors.As(err, &se) {
 		t.Fatalf("Acquire = %v; want a StartError", err)

@@ -18,26 +18,55 @@ import (
 // ones (past max_duration) hand over to a replacement, draining ones are
 // removed when idle or after drain_timeout. Engine calls run in the background.
 func (a *Activator) Tick(now time.Time) {
+	emptied := false
 	for _, ap := range a.snapshot() {
 		ap.mu.Lock()
 		if !ap.removed {
-			a.scaleApp(ap, now)
+			if !ap.gone { // a retired pool only drains
+				a.scaleApp(ap, now)
+			}
 			for _, in := range append([]*instance(nil), ap.instances...) {
 				a.lifecycle(ap, in, now)
 			}
+			emptied = emptied || ap.gone && len(ap.instances) == 0
 		}
 		ap.mu.Unlock()
 	}
+	if emptied {
+		a.forgetRetired()
+	}
 }
 
+// snapshot returns every registry entry: apps, their pools and retired
+// pools.
 func (a *Activator) snapshot() []*app {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
-	out := make([]*app, 0, len(a.apps))
+	out := make([]*app, 0, len(a.apps)+len(a.retired))
 	for _, ap := range a.apps {
 		out = append(out, ap)
+		for _, p := range ap.pools {
+			out = append(out, p)
+		}
 	}
-	return out
+	return append(out, a.retired...)
+}
+
+// forgetRetired drops retired pools that have no instances left.
+func (a *Activator) forgetRetired() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	kept := a.retired[:0]
+	for _, p := range a.retired {
+		p.mu.Lock()
+		empty := len(p.instances) == 0
+		p.mu.Unlock()
+		if !empty {
+			kept = append(kept, p)
+		}
+	}
+	clear(a.retired[len(kept):])
+	a.retired = kept
 }
 
 // scaleApp samples demand and moves the number of up instances towards the

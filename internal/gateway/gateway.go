@@ -34,7 +34,7 @@ const ColdStartHeader = "Berth-Cold-Start"
 
 // Acquirer hands out leases on ready instances; *activator.Activator is one.
 type Acquirer interface {
-	Acquire(ctx context.Context, ns, name, key string) (*activator.Lease, error)
+	Acquire(ctx context.Context, ns, name string, rev int, key string) (*activator.Lease, error)
 }
 
 // Gateway is an http.Handler.
@@ -196,7 +196,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer release()
 	ctx, cancel := context.WithTimeout(r.Context(), target.RequestTimeout)
 	defer cancel()
-	lease, err := g.act.Acquire(ctx, target.Namespace, target.Name, key)
+	lease, err := g.act.Acquire(ctx, target.Namespace, target.Name, target.Revision, key)
 	if err != nil {
 		g.acquireError(w, r, target, err)
 		return
@@ -228,6 +228,9 @@ func (g *Gateway) acquireError(w http.ResponseWriter, r *http.Request, t *Target
 		problem.Write(w, problem.New(http.StatusServiceUnavailable, "crash-looping", "App is crash-looping",
 			fmt.Sprintf("app %s keeps failing to start; the next attempt is in %s; see `berth status %s`", t.Name, cl.RetryAfter.Round(time.Second), t.Name)),
 			int(math.Ceil(cl.RetryAfter.Seconds())))
+	case errors.Is(err, activator.ErrRevisionNotFound):
+		problem.Write(w, problem.New(http.StatusNotFound, "revision-not-found", "Revision not found",
+			fmt.Sprintf("app %s has no revision %d that can serve (see berth revisions %s)", t.Name, t.Revision, t.Name)), 0)
 	case errors.Is(err, activator.ErrAppNotFound):
 		problem.Write(w, problem.New(http.StatusNotFound, "app-not-found", "App not found",
 			fmt.Sprintf("app %s was removed", t.Name)), 0)
@@ -282,7 +285,7 @@ func (bufferPool) Put(b []byte) { buffers.Put(&b) }
 
 // retry sends a request whose instance was unreachable to another instance.
 func (g *Gateway) retry(w http.ResponseWriter, r *http.Request, at *attempt) {
-	lease, err := g.act.Acquire(r.Context(), at.target.Namespace, at.target.Name, at.key)
+	lease, err := g.act.Acquire(r.Context(), at.target.Namespace, at.target.Name, at.target.Revision, at.key)
 	if err != nil {
 		g.acquireError(w, r, at.target, err)
 		return

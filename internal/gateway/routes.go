@@ -22,6 +22,9 @@ type Target struct {
 	// Internal targets (APP.NS.internal) are routed only for callers inside
 	// their namespace (Tenancy.InNamespace).
 	Internal bool
+	// Revision, if set, pins requests to one revision of the app: the
+	// tagged route rN.HOST of a target's host (see Table.Match).
+	Revision int
 
 	// stats caches the target's metric children (see Gateway.observe).
 	stats atomic.Pointer[targetStats]
@@ -33,6 +36,14 @@ type Target struct {
 func (t *Target) Internalize() *Target {
 	return &Target{Namespace: t.Namespace, Name: t.Name, RequestTimeout: t.RequestTimeout,
 		Protocol: t.Protocol, Key: t.Key, Internal: true}
+}
+
+// tagged returns a copy of t pinned to revision rev, for the tagged route
+// rREV.HOST. It is made per request (tags are for trying a revision out, not
+// the hot path), so it caches no metric children.
+func (t *Target) tagged(rev int) *Target {
+	return &Target{Namespace: t.Namespace, Name: t.Name, RequestTimeout: t.RequestTimeout,
+		Protocol: t.Protocol, Key: t.Key, Internal: t.Internal, Revision: rev}
 }
 
 // Upstream is a protocol the gateway speaks to instances.
@@ -88,12 +99,18 @@ func NewTable(routes []Route) *Table {
 }
 
 // Match finds the target for a request's Host header and path: routes of the
-// exact host first (longest path prefix wins), then path-only routes.
+// exact host first (longest path prefix wins), then a tagged host rN.HOST,
+// which is HOST's target pinned to revision N, then path-only routes. An
+// exact host wins over a tag: app r2 of namespace web (r2.web.DOMAIN) over
+// revision 2 of app web.
 func (t *Table) Match(host, path string) (*Target, bool) {
 	host = normalizeHost(host)
-	for _, r := range t.hosts[host] {
-		if hasPathPrefix(path, r.Path) {
-			return r.Target, true
+	if tg, ok := t.matchHost(host, path); ok {
+		return tg, true
+	}
+	if rev, rest, ok := cutTag(host); ok {
+		if tg, ok := t.matchHost(rest, path); ok {
+			return tg.tagged(rev), true
 		}
 	}
 	for _, r := range t.anyHost {
@@ -102,6 +119,31 @@ func (t *Table) Match(host, path string) (*Target, bool) {
 		}
 	}
 	return nil, false
+}
+
+func (t *Table) matchHost(host, path string) (*Target, bool) {
+	for _, r := range t.hosts[host] {
+		if hasPathPrefix(path, r.Path) {
+			return r.Target, true
+		}
+	}
+	return nil, false
+}
+
+// cutTag splits a tagged host "r12.rest" into 12 and "rest". Revision
+// numbers have no leading zero and at most 9 digits.
+func cutTag(host string) (rev int, rest string, ok bool) {
+	label, rest, found := strings.Cut(host, ".")
+	if !found || len(label) < 2 || len(label) > 10 || label[0] != 'r' || label[1] == '0' {
+		return 0, "", false
+	}
+	for _, c := range label[1:] {
+		if c < '0' || c > '9' {
+			return 0, "", false
+		}
+		rev = rev*10 + int(c-'0')
+	}
+	return rev, rest, true
 }
 
 // normalizeHost drops the port and a trailing dot and lowercases.

@@ -46,6 +46,41 @@ func TestTableMatch(t *testing.T) {
 	}
 }
 
+func TestTableMatchTags(t *testing.T) {
+	web := &Target{Namespace: "default", Name: "web"}
+	r2 := &Target{Namespace: "web", Name: "r2"}
+	tbl := NewTable([]Route{
+		{Host: "web.localhost", Target: web},
+		{Host: "r2.web.localhost", Target: r2},
+		{Host: "shop.example", Path: "/api", Target: web},
+	})
+	for _, tc := range []struct {
+		host, path string
+		name       string
+		rev        int
+	}{
+		{"r4.web.localhost", "/", "web", 4},
+		{"R17.Web.localhost:8080", "/x", "web", 17},
+		{"r2.web.localhost", "/", "r2", 0}, // an exact host wins over a tag
+		{"r3.shop.example", "/api/x", "web", 3},
+		{"r123456789.web.localhost", "/", "web", 123456789},
+	} {
+		got, ok := tbl.Match(tc.host, tc.path)
+		if !ok || got.Name != tc.name || got.Revision != tc.rev {
+			t.Errorf("Match(%q, %q) = %+v, %v; want %s revision %d", tc.host, tc.path, got, ok, tc.name, tc.rev)
+		}
+	}
+	for _, host := range []string{"r.web.localhost", "r04.web.localhost", "rx.web.localhost", "r1234567890.web.localhost",
+		"x4.web.localhost", "r4.other.localhost", "r4.shop.example", "r4"} {
+		if got, ok := tbl.Match(host, "/"); ok {
+			t.Errorf("Match(%q) = %+v; want no route", host, got)
+		}
+	}
+	if web.Revision != 0 {
+		t.Error("a tagged match changed the route's own target")
+	}
+}
+
 func BenchmarkTableMatch(b *testing.B) {
 	routes := make([]Route, 0, 10000)
 	for i := range 10000 {

@@ -18,7 +18,7 @@ import (
 // refuser is an Acquirer that must not be reached.
 type refuser struct{ calls int }
 
-func (r *refuser) Acquire(context.Context, string, string, string) (*activator.Lease, error) {
+func (r *refuser) Acquire(context.Context, string, string, int, string) (*activator.Lease, error) {
 	r.calls++
 	return nil, errors.New("no instance in this test")
 }
