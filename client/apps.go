@@ -116,6 +116,21 @@ func (c *Client) Revisions(ctx context.Context, name string) ([]Revision, error)
 	return l.Revisions, nil
 }
 
+// SetTraffic splits an app's requests between revisions and returns the
+// app as it now is. The call returns once every revision given a share has
+// instances that answer.
+func (c *Client) SetTraffic(ctx context.Context, name string, shares []TrafficShare) (*App, error) {
+	p, err := c.appPath(name)
+	if err != nil {
+		return nil, err
+	}
+	var a App
+	if err := c.doJSON(ctx, http.MethodPost, p+"/traffic", Traffic{Traffic: shares}, &a); err != nil {
+		return nil, err
+	}
+	return &a, nil
+}
+
 // Rollback makes an earlier revision serve again (0: the newest ready one
 // before the serving one) and returns the app as it now is.
 func (c *Client) Rollback(ctx context.Context, name string, revision int) (*App, error) {

@@ -13,6 +13,9 @@ type App struct {
 	Namespace string `json:"namespace"`
 	// Revision is the number of the revision that serves, counted per app from 1.
 	Revision int `json:"revision"`
+	// Traffic is the split of requests between revisions, when there is
+	// one (`berth traffic`); otherwise Revision takes them all.
+	Traffic []TrafficShare `json:"traffic,omitempty"`
 	// Image is the image reference that was deployed (a built tag or the manifest's image).
 	Image     string `json:"image"`
 	ImageID   string `json:"image_id"`
@@ -258,11 +261,26 @@ type Revision struct {
 	Error  string `json:"error,omitempty"`
 	// Traffic is the percentage of the app's requests it serves.
 	Traffic int `json:"traffic"`
+	// URL is the revision's own (tagged) URL, rN.APP…, which reaches it
+	// whatever its share of traffic.
+	URL string `json:"url,omitempty"`
 }
 
 // RevisionList is the body of GET /v1/apps/{name}/revisions, newest first.
 type RevisionList struct {
 	Revisions []Revision `json:"revisions"`
+}
+
+// TrafficShare is a revision's percentage of an app's requests.
+type TrafficShare struct {
+	Revision int `json:"revision"`
+	Percent  int `json:"percent"`
+}
+
+// Traffic is the body of POST /v1/apps/{name}/traffic: how to split the
+// app's requests between revisions. The percentages add up to 100.
+type Traffic struct {
+	Traffic []TrafficShare `json:"traffic"`
 }
 
 // Rollback is the body of POST /v1/apps/{name}/rollback; Revision 0 means

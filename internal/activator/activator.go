@@ -184,6 +184,7 @@ func (a *Activator) SetApp(cfg App) {
 		ap.split = nil
 		ap.mu.Unlock()
 		a.retirePool(ap, cfg.Revision)
+		a.demotePools(ap, nil)
 		ap.mu.Lock()
 	}
 	ap.cfg = cfg

@@ -93,19 +93,7 @@ func (a *Activator) SetSplit(ns, name string, shares []Share) error {
 		}
 		entries, percents = append(entries, e), append(percents, s.Percent)
 	}
-	a.mu.RLock()
-	others := make([]*app, 0, len(primary.pools))
-	for rev, p := range primary.pools {
-		if !in[rev] {
-			others = append(others, p)
-		}
-	}
-	a.mu.RUnlock()
-	for _, p := range others {
-		p.mu.Lock()
-		a.configure(p, p.cfg, false)
-		p.mu.Unlock()
-	}
+	a.demotePools(primary, in)
 	var sp *split
 	if len(entries) > 1 {
 		sp = newSplit(entries, percents)
@@ -135,6 +123,24 @@ func (a *Activator) pool(primary *app, cfg App, inSplit bool) *app {
 	a.configure(p, cfg, inSplit)
 	p.mu.Unlock()
 	return p
+}
+
+// demotePools makes the pools of revisions not in keep serve their tagged
+// route only.
+func (a *Activator) demotePools(primary *app, keep map[int]bool) {
+	a.mu.RLock()
+	others := make([]*app, 0, len(primary.pools))
+	for rev, p := range primary.pools {
+		if !keep[rev] {
+			others = append(others, p)
+		}
+	}
+	a.mu.RUnlock()
+	for _, p := range others {
+		p.mu.Lock()
+		a.configure(p, p.cfg, false)
+		p.mu.Unlock()
+	}
 }
 
 // configure sets a pool's revision and spec. Callers hold p.mu.

@@ -47,6 +47,7 @@ type Backend interface {
 	SetScale(ctx context.Context, ns, name string, req client.Scale) (*client.App, error)
 	Revisions(ctx context.Context, ns, name string) ([]client.Revision, error)
 	Rollback(ctx context.Context, ns, name string, revision int) (*client.App, error)
+	SetTraffic(ctx context.Context, ns, name string, shares []client.TrafficShare) (*client.App, error)
 	Logs(ctx context.Context, ns, name string, opts runtime.LogOptions) (io.ReadCloser, error)
 	Version(ctx context.Context) client.Version
 }
@@ -77,6 +78,7 @@ func New(backend Backend, token string, log *slog.Logger, metrics http.Handler) 
 	s.route("PATCH", "/apps/{name}/scale", write, s.setScale)
 	s.route("GET", "/apps/{name}/revisions", read, s.revisions)
 	s.route("POST", "/apps/{name}/rollback", write, s.rollback)
+	s.route("POST", "/apps/{name}/traffic", write, s.setTraffic)
 	s.route("POST", "/deploy", write, s.deploy)
 	s.registerJobs()    // jobs.go
 	s.registerTenants() // namespaces.go

@@ -45,6 +45,9 @@ func (f *tenantFake) Revisions(context.Context, string, string) ([]client.Revisi
 func (f *tenantFake) Rollback(context.Context, string, string, int) (*client.App, error) {
 	return &client.App{}, nil
 }
+func (f *tenantFake) SetTraffic(context.Context, string, string, []client.TrafficShare) (*client.App, error) {
+	return &client.App{}, nil
+}
 func (f *tenantFake) Logs(context.Context, string, string, runtime.LogOptions) (io.ReadCloser, error) {
 	return io.NopCloser(strings.NewReader("")), nil
 }

@@ -126,6 +126,7 @@ through the data directory (server.json, admin.token) unless --api and --token s
 		newInstancesCmd(e),
 		newRevisionsCmd(e),
 		newRollbackCmd(e),
+		newTrafficCmd(e),
 		newHolderCmd(),
 		newVersionCmd(e),
 		newJobsCmd(e),   // jobs.go

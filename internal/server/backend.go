@@ -175,10 +175,7 @@ func (p *platform) checkRoutes(ctx context.Context, ns, name, defaultHost string
 
 // activatorApp is what the activator runs for a serving revision: its spec
 // with the app's scale overrides applied.
-func activatorApp(sv store.Serving) activator.App {
-	return activator.App{Namespace: sv.App.Namespace, Name: sv.App.Name, Revision: sv.App.Revision,
-		Image: sv.Revision.ImageID, Spec: sv.App.Scale.Apply(sv.Revision.Spec)}
-}
+func activatorApp(sv store.Serving) activator.App { return revisionApp(sv.App, sv.Revision) }
 
 // serving loads an app and its serving revision.
 func (p *platform) serving(ctx context.Context, ns, name string) (store.Serving, error) {
@@ -221,6 +218,9 @@ func (p *platform) SetScale(ctx context.Context, ns, name string, req client.Sca
 	}
 	sv.App.Scale = o
 	p.act.SetApp(activatorApp(sv))
+	if err := p.applySplit(ctx, sv.App); err != nil {
+		return nil, err
+	}
 	a := p.describe(sv)
 	return &a, nil
 }
@@ -283,7 +283,7 @@ func (p *platform) describe(sv store.Serving) client.App {
 	rev := sv.Revision
 	a := client.App{
 		Name: sv.App.Name, Namespace: sv.App.Namespace, Revision: sv.App.Revision,
-		Image: rev.Image, ImageID: rev.ImageID, ImageSize: rev.ImageSize,
+		Traffic: trafficOf(sv.App), Image: rev.Image, ImageID: rev.ImageID, ImageSize: rev.ImageSize,
 		URL: p.urlFor(p.defaultHost(sv.App.Namespace, &rev.Spec), ""), CreatedAt: sv.App.CreatedAt, UpdatedAt: sv.App.UpdatedAt,
 		Instances: []client.Instance{},
 	}

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/client"
-	"github.com/berth-dev/berth/internal/activator"
 	"github.com/berth-dev/berth/internal/api"
 	"github.com/berth-dev/berth/internal/store"
 )
@@ -31,11 +30,7 @@ func (p *platform) rollout(ctx context.Context, old store.Serving, rev store.Rev
 	err := p.act.Prewarm(pctx, cfg, count)
 	cancel()
 	if err != nil {
-		reason := err.Error()
-		var se *activator.StartError
-		if errors.As(err, &se) && se.LogTail != "" {
-			reason += "; last log lines:\n" + se.LogTail
-		}
+		reason := startFailure(err)
 		if serr := p.store.SetRevisionStatus(context.WithoutCancel(ctx), rev.Namespace, rev.App, rev.Number, store.RevisionFailed, reason); serr != nil {
 			return errors.Join(err, serr)
 		}
@@ -50,7 +45,8 @@ func (p *platform) rollout(ctx context.Context, old store.Serving, rev store.Rev
 	return nil
 }
 
-// Revisions lists an app's revisions, newest first, with their traffic share.
+// Revisions lists an app's revisions, newest first, with their traffic
+// share and own URL.
 func (p *platform) Revisions(ctx context.Context, ns, name string) ([]client.Revision, error) {
 	app, err := p.store.App(ctx, ns, name)
 	if err != nil {
@@ -68,8 +64,9 @@ func (p *platform) Revisions(ctx context.Context, ns, name string) ([]client.Rev
 		if cr.Status == "" {
 			cr.Status = store.RevisionReady // stored before revisions had a status
 		}
-		if r.Number == app.Revision {
-			cr.Traffic = 100
+		cr.Traffic = app.Share(r.Number)
+		if cr.Status == store.RevisionReady {
+			cr.URL = p.tagURL(ns, &r.Spec, r.Number)
 		}
 		out = append(out, cr)
 	}

@@ -71,7 +71,7 @@ func Run(ctx context.Context, cfg Config) error {
 			return p.nets.placement(ctx, ns)
 		},
 		InstanceQuota: func(ns string) int { return p.quotas.get(ns).MaxInstances },
-	}})
+	}, Revision: p.taggedRevision})
 	defer act.Close()
 	gw := gateway.New(act, log, m)
 	gw.SetTenancy(gateway.Tenancy{
@@ -127,6 +127,9 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	for _, sv := range svs {
 		act.SetApp(activatorApp(sv))
+		if err := p.applySplit(ctx, sv.App); err != nil {
+			return err
+		}
 	}
 	if err := p.nets.load(ctx, svs); err != nil {
 		return err

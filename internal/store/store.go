@@ -41,9 +41,18 @@ type App struct {
 	// Latest is the highest revision number given out, serving or not.
 	Latest int `json:"latest,omitempty"`
 	// Scale overrides the manifest's scale.min/max/warm (set by `berth scale`).
-	Scale     ScaleOverride `json:"scale,omitzero"`
-	CreatedAt time.Time     `json:"created_at"`
-	UpdatedAt time.Time     `json:"updated_at"`
+	Scale ScaleOverride `json:"scale,omitzero"`
+	// Traffic splits requests between Revision and others (`berth
+	// traffic`); empty when Revision takes them all.
+	Traffic   []Share   `json:"traffic,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// Share is a revision's part of an app's traffic, in per cent.
+type Share struct {
+	Revision int `json:"revision"`
+	Percent  int `json:"percent"`
 }
 
 // Revision is an immutable snapshot of a deploy: the validated spec and the
