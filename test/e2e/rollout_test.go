@@ -61,55 +61,70 @@ func (g *loadGen) last() string {
 
 // TestRolloutRollbackAndFailedRevisionUnderLoad: under a steady load of more
 // than 20 requests a second, deploying v2 over v1 switches the answers with
-// no failed request, a rollback switches them back, and a v3 that crashes at
-// start fails its deploy while v1 keeps serving.
+// no failed request, a v3 that crashes at start fails its deploy while v2
+// keeps serving, and a rollback switches the answers back to v1.
 func TestRolloutRollbackAndFailedRevisionUnderLoad(t *testing.T) {
 	s, _ := newPlatform(t)
-	manifest := func(v string, extra string) string {
-		return "name: shop\nenv: {MESSAGE: \"" + v + ":\"" + extra + "}\n"
-	}
-	s.mustBerth("deploy", appDir(t, manifest("v1", "")))
+	s.mustBerth("deploy", appDir(t, shopManifest("v1", "")))
 	if resp, body, err := s.get("shop.localhost", "/"); err != nil || resp.StatusCode != 200 || !strings.HasPrefix(body, "v1:") {
 		t.Fatalf("v1: %v %v %q", resp, err, body)
 	}
 	g := startLoad(s, "shop.localhost")
 
-	s.mustBerth("deploy", appDir(t, manifest("v2", "")))
+	s.mustBerth("deploy", appDir(t, shopManifest("v2", "")))
 	eventually(t, 10*time.Second, "answers from v2", func() bool { return g.last() == "v2" })
+
+	_, errOut, code := s.berth("deploy", appDir(t, shopManifest("v3", ", CRASH_AT_START: \"3\"")))
+	if code != 1 || !strings.Contains(errOut, "revision 3") || !strings.Contains(errOut, "crashing with 3") || !strings.Contains(errOut, "revision 2 still serves") {
+		t.Fatalf("broken v3 deploy: exit %d, stderr %q; want a failure naming the revision, its log tail and the one still serving", code, errOut)
+	}
+	time.Sleep(time.Second) // keep the load on v2 a little after the failed deploy
+	if v := g.last(); v != "v2" {
+		t.Fatalf("after the failed v3 the app answers %q; want v2", v)
+	}
 
 	if out := s.mustBerth("rollback", "shop"); !strings.Contains(out, "revision 1 serves") {
 		t.Fatalf("berth rollback: %q", out)
 	}
 	eventually(t, 10*time.Second, "answers from v1 again", func() bool { return g.last() == "v1" })
+	g.finish(t)
 
-	_, errOut, code := s.berth("deploy", appDir(t, manifest("v3", ", CRASH_AT_START: \"3\"")))
-	if code != 1 || !strings.Contains(errOut, "revision 3") || !strings.Contains(errOut, "crashing with 3") || !strings.Contains(errOut, "revision 1 still serves") {
-		t.Fatalf("broken v3 deploy: exit %d, stderr %q; want a failure naming the revision, its log tail and the one still serving", code, errOut)
+	got := revisionStates(t, s, "shop")
+	if got[1] != "ready/100" || got[2] != "ready/0" || got[3] != "failed/0" {
+		t.Fatalf("revisions = %v; want r1 ready with all traffic, r2 ready, r3 failed", got)
 	}
-	time.Sleep(time.Second) // keep the load on v1 a little after the failed deploy
+}
+
+// shopManifest is app shop answering "V:…", with more env entries in extra.
+func shopManifest(v string, extra string) string {
+	return "name: shop\nenv: {MESSAGE: \"" + v + ":\"" + extra + "}\n"
+}
+
+// finish stops the load and fails the test if a request failed or the load
+// ran below 20 requests a second.
+func (g *loadGen) finish(t *testing.T) {
+	t.Helper()
 	close(g.stop)
 	g.wg.Wait()
-
 	elapsed := time.Since(g.started)
 	if len(g.failures) > 0 {
-		t.Fatalf("%d of %d requests failed during the rollouts: %v", len(g.failures), len(g.failures)+len(g.answers), g.failures)
+		t.Fatalf("%d of %d requests failed under load: %v", len(g.failures), len(g.failures)+len(g.answers), g.failures)
 	}
 	if rate := float64(len(g.answers)) / elapsed.Seconds(); rate < 20 {
 		t.Fatalf("the load ran at %.1f requests/s; the test needs at least 20", rate)
 	}
-	if v := g.last(); v != "v1" {
-		t.Fatalf("after the failed v3 the app answers %q; want v1", v)
-	}
+}
 
+// revisionStates maps each revision of app to "status/traffic".
+func revisionStates(t *testing.T, s *berthServer, app string) map[int]string {
+	t.Helper()
 	var revs []client.Revision
-	if err := json.Unmarshal([]byte(s.mustBerth("revisions", "shop", "-o", "json")), &revs); err != nil {
+	if err := json.Unmarshal([]byte(s.mustBerth("revisions", app, "-o", "json")), &revs); err != nil {
 		t.Fatal(err)
 	}
 	got := map[int]string{}
 	for _, r := range revs {
 		got[r.Number] = r.Status + "/" + strconv.Itoa(r.Traffic)
 	}
-	if got[1] != "ready/100" || got[2] != "ready/0" || got[3] != "failed/0" {
-		t.Fatalf("revisions = %v; want r1 ready with all traffic, r2 ready, r3 failed", got)
-	}
+	return got
 }
