@@ -181,6 +181,14 @@ func (a *Activator) retirePool(primary *app, rev int) {
 	p.broadcast()
 }
 
+// ForgetRevision drains the pool of a revision that is being deleted, if it
+// has one. Instances of it in the app's own entry are old and drain anyway.
+func (a *Activator) ForgetRevision(ns, name string, rev int) {
+	if primary, ok := a.lookup(ns, name); ok {
+		a.retirePool(primary, rev)
+	}
+}
+
 // route picks the entry a request goes to: a tagged request (rev > 0) to its
 // revision's entry, a key that already has an instance to the entry holding
 // it (a key stays on the revision that first served it), any other request

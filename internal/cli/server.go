@@ -13,10 +13,12 @@ import (
 	"github.com/berth-dev/berth/internal/server"
 )
 
-// maxJobWorkers bounds --job-workers, maxProcs --procs.
+// maxJobWorkers bounds --job-workers, maxProcs --procs, maxKeepRevisions
+// --keep-revisions.
 const (
-	maxJobWorkers = 1000
-	maxProcs      = 4096
+	maxJobWorkers    = 1000
+	maxProcs         = 4096
+	maxKeepRevisions = 1000
 )
 
 // setProcs sets how many CPUs the server's goroutines run on at once. By
@@ -76,6 +78,9 @@ while running, server.json there tells the other commands where the API listens.
 			if cfg.ShutdownTimeout <= 0 {
 				return fmt.Errorf("--shutdown-timeout %s must be positive", cfg.ShutdownTimeout)
 			}
+			if cfg.KeepRevisions < 0 || cfg.KeepRevisions > maxKeepRevisions {
+				return fmt.Errorf("--keep-revisions %d: allowed: 0 to %d", cfg.KeepRevisions, maxKeepRevisions)
+			}
 			if procs < 0 || procs > maxProcs {
 				return fmt.Errorf("--procs %d: allowed: 0 (half the CPUs, or $GOMAXPROCS) to %d", procs, maxProcs)
 			}
@@ -94,6 +99,7 @@ while running, server.json there tells the other commands where the API listens.
 	fl.StringVar(&cfg.Network, "network", "berth", "Docker network the app containers join")
 	fl.StringVar(&cfg.Domain, "domain", "localhost", "domain of default app hosts: APP.DOMAIN")
 	fl.StringVar(&level, "log-level", "info", "log level: debug, info, warn or error")
+	fl.IntVar(&cfg.KeepRevisions, "keep-revisions", server.DefaultKeepRevisions, "revisions without traffic each app keeps for rollbacks; older ones and their built images are removed")
 	fl.IntVar(&cfg.Jobs.Workers, "job-workers", jobs.DefaultWorkers, "most job executions running at once")
 	fl.IntVar(&cfg.Jobs.PerNamespace, "job-namespace-workers", 0, "most job executions of one namespace running at once (0: --job-workers)")
 	fl.StringVar(&cfg.Jobs.Network, "job-network", "", "isolated Docker network job containers join (default: NETWORK-jobs)")

@@ -176,6 +176,10 @@ type Builder interface {
 	// Build builds req, writing human-readable progress lines to progress,
 	// and returns the built image. A failing Dockerfile gives ErrBuildFailed.
 	Build(ctx context.Context, req BuildRequest, progress io.Writer) (Image, error)
+	// RemoveImage removes the tag ref of a built image; the image itself
+	// goes once no other tag names it. A missing ref is not an error; an
+	// image a container still uses gives an error and stays.
+	RemoveImage(ctx context.Context, ref string) error
 }
 
 // Pauser is implemented by drivers that can freeze an instance in place:

@@ -45,6 +45,8 @@ type platform struct {
 	// instances on their namespace's network (networks.go).
 	quotas quotaCache
 	nets   *nsNetworks
+	// keepRevisions is how many revisions without traffic an app keeps (gc.go).
+	keepRevisions int
 }
 
 var _ api.Backend = (*platform)(nil)
@@ -105,6 +107,7 @@ func (p *platform) Deploy(ctx context.Context, req api.DeployRequest, progress f
 	if err := p.refreshRoutes(ctx); err != nil {
 		return nil, err
 	}
+	p.collectRevisions(ctx, req.Namespace, m.Name)
 	return &client.DeployResult{
 		App: m.Name, Namespace: req.Namespace, Revision: n, URL: p.urlFor(p.defaultHost(req.Namespace, m), ""),
 		Image: ref, ImageID: img.ID, ImageSize: img.Size,
@@ -252,9 +255,14 @@ func (p *platform) App(ctx context.Context, ns, name string) (*client.App, error
 func (p *platform) RemoveApp(ctx context.Context, ns, name string) error {
 	p.deployMu.Lock()
 	defer p.deployMu.Unlock()
+	revs, err := p.store.Revisions(ctx, ns, name)
+	if err != nil {
+		return err
+	}
 	if err := p.store.DeleteApp(ctx, ns, name); err != nil {
 		return err
 	}
+	defer p.removeImages(context.WithoutCancel(ctx), revs)
 	if err := p.refreshRoutes(ctx); err != nil {
 		return err
 	}

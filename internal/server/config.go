@@ -37,6 +37,9 @@ type Config struct {
 	// PprofAddr, if set, is where net/http/pprof's profiles are served, for
 	// profiling the gateway under load. Off by default; bind it to loopback.
 	PprofAddr string
+	// KeepRevisions is how many revisions that take no traffic each app
+	// keeps; older ones, their images and containers are removed.
+	KeepRevisions int
 	// Jobs configures the job runner (internal/jobs).
 	Jobs JobsConfig
 	// ShutdownTimeout bounds graceful shutdown on SIGTERM.

@@ -111,5 +111,6 @@ func (p *platform) Rollback(ctx context.Context, ns, name string, to int) (*clie
 	if err := p.refreshRoutes(ctx); err != nil {
 		return nil, err
 	}
+	p.collectRevisions(ctx, ns, name)
 	return p.App(ctx, ns, name)
 }

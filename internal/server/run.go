@@ -65,7 +65,7 @@ func Run(ctx context.Context, cfg Config) error {
 
 	var act *activator.Activator
 	m := metrics.New(func() []metrics.AppState { return act.States() })
-	p := &platform{store: st, driver: drv, owner: owner, domain: cfg.Domain, version: cfg.Version, log: log}
+	p := &platform{store: st, driver: drv, owner: owner, domain: cfg.Domain, version: cfg.Version, log: log, keepRevisions: cfg.KeepRevisions}
 	act = activator.New(activator.Options{Driver: drv, Owner: owner, Logger: log, Metrics: m, Tenancy: activator.Tenancy{
 		Placement: func(ctx context.Context, ns string) (string, map[string]string, error) {
 			return p.nets.placement(ctx, ns)

@@ -105,6 +105,7 @@ func (p *platform) SetTraffic(ctx context.Context, ns, name string, shares []cli
 			return nil, err
 		}
 	}
+	p.collectRevisions(ctx, ns, name)
 	return p.App(ctx, ns, name)
 }
 

@@ -1,11 +1,15 @@
 package e2e
 
 import (
+	"context"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
 )
 
 // countVersions sends n requests to host from 4 loops and counts the
@@ -112,4 +116,39 @@ func TestTrafficSplitAndTaggedRoutes(t *testing.T) {
 	if states := revisionStates(t, s, "shop"); states[3] != "ready/100" || states[1] != "ready/0" || states[2] != "ready/0" {
 		t.Fatalf("revisions after the deploy = %v", states)
 	}
+}
+
+// TestOldRevisionsAreCollected: with --keep-revisions 1, a third deploy
+// removes the oldest revision that takes no traffic — its record, its image,
+// its tagged URL — and keeps the serving one and the newest idle one; `berth
+// rm` removes every image the app's deploys built.
+func TestOldRevisionsAreCollected(t *testing.T) {
+	s, dc := newPlatform(t, "--keep-revisions", "1")
+	for _, v := range []string{"v1", "v2", "v3"} {
+		s.mustBerth("deploy", appDir(t, shopManifest(v, "")))
+	}
+	if states := revisionStates(t, s, "shop"); len(states) != 2 || states[3] != "ready/100" || states[2] != "ready/0" {
+		t.Fatalf("revisions = %v; want r3 serving and r2 kept, r1 collected", states)
+	}
+	ctx := context.Background()
+	imageGone := func(rev int) bool {
+		_, err := dc.ImageInspect(ctx, "berth.local/default/shop:r"+strconv.Itoa(rev))
+		return cerrdefs.IsNotFound(err)
+	}
+	eventually(t, 10*time.Second, "revision 1's image removed", func() bool { return imageGone(1) })
+	if imageGone(2) || imageGone(3) {
+		t.Fatal("a kept revision's image was removed")
+	}
+	if resp, body, err := s.get("r1.shop.localhost", "/"); err != nil || resp.StatusCode != 404 {
+		t.Fatalf("collected revision's URL: %v %v %q; want 404", resp, err, body)
+	}
+	if got := countVersions(t, s, "r2.shop.localhost", 5); got["v2"] != 5 {
+		t.Fatalf("kept revision's URL answered %v", got)
+	}
+	if _, errOut, code := s.berth("rollback", "shop", "r1"); code == 0 || !strings.Contains(errOut, "revision 1") {
+		t.Fatalf("rollback to a collected revision: exit %d, %q", code, errOut)
+	}
+
+	s.mustBerth("rm", "shop")
+	eventually(t, 20*time.Second, "every image of shop removed", func() bool { return imageGone(2) && imageGone(3) })
 }

@@ -9,6 +9,7 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/build"
+	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/pkg/jsonmessage"
 
 	"github.com/berth-dev/berth/internal/runtime"
@@ -25,6 +26,19 @@ func (d *Driver) ResolveImage(ctx context.Context, ref string) (runtime.Image, e
 		return runtime.Image{}, fmt.Errorf("resolve image %s: %w", ref, engineErr(err))
 	}
 	return runtime.Image{ID: img.ID, Size: img.Size}, nil
+}
+
+// RemoveImage untags ref and deletes the image once no tag names it, with
+// its untagged parent layers. It never forces: an image a container uses
+// stays, with an error.
+func (d *Driver) RemoveImage(ctx context.Context, ref string) error {
+	if ref == "" {
+		return fmt.Errorf("remove image: %w: empty reference", runtime.ErrInvalid)
+	}
+	if _, err := d.cli.ImageRemove(ctx, ref, image.RemoveOptions{PruneChildren: true}); err != nil && !cerrdefs.IsNotFound(err) {
+		return fmt.Errorf("remove image %s: %w", ref, engineErr(err))
+	}
+	return nil
 }
 
 // Build sends req.Context to the engine's (classic) builder, copies the build

@@ -257,6 +257,30 @@ func TestBuildFails(t *testing.T) {
 	}
 }
 
+func TestRemoveImageUntags(t *testing.T) {
+	d := newDriver(t)
+	img := testImage(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	extra := "berth-test-remove:" + randHex(6)
+	if err := d.cli.ImageTag(ctx, img, extra); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { removeImage(extra) })
+	if err := d.RemoveImage(ctx, extra); err != nil {
+		t.Fatalf("RemoveImage: %v", err)
+	}
+	if _, err := d.ResolveImage(ctx, extra); !errors.Is(err, runtime.ErrNotFound) {
+		t.Fatalf("removed tag resolves: %v", err)
+	}
+	if _, err := d.ResolveImage(ctx, img); err != nil {
+		t.Fatalf("the image's other tag went with it: %v", err)
+	}
+	if err := d.RemoveImage(ctx, extra); err != nil {
+		t.Fatalf("removing a missing tag: %v; want nil", err)
+	}
+}
+
 func TestNewUnreachable(t *testing.T) {
 	t.Setenv("DOCKER_HOST", "unix://"+filepath.Join(t.TempDir(), "no.sock"))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -12,6 +12,17 @@ import (
 	"github.com/berth-dev/berth/internal/runtime"
 )
 
+// RemoveImage forgets the image ref; removing a missing one is not an error.
+func (d *Driver) RemoveImage(ctx context.Context, ref string) error {
+	if err := d.check(ctx, "remove image", ref); err != nil {
+		return fmt.Errorf("remove image %s: %w", ref, err)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.images, ref)
+	return nil
+}
+
 // Build reads the context tar and registers an image under req.Tag whose size
 // is the context's and whose ID is the context's digest. A context without the
 // Dockerfile, or one that is not a tar stream, gives runtime.ErrBuildFailed.
