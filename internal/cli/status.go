@@ -45,6 +45,13 @@ func printStatus(w io.Writer, a *client.App, now time.Time) error {
 		row("namespace", a.Namespace)
 	}
 	row("revision", fmt.Sprint(a.Revision))
+	if len(a.Traffic) > 0 {
+		shares := make([]string, len(a.Traffic))
+		for i, sh := range a.Traffic {
+			shares[i] = fmt.Sprintf("r%d %d%%", sh.Revision, sh.Percent)
+		}
+		row("traffic", strings.Join(shares, ", "))
+	}
 	row("status", fmt.Sprintf("%s (%d in flight, %d queued)", orDash(a.Status), a.InFlight, a.Queued))
 	scale := fmt.Sprintf("%d desired", a.Desired)
 	if a.ScaleReason != "" {

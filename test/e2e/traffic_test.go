@@ -73,6 +73,9 @@ func TestTrafficSplitAndTaggedRoutes(t *testing.T) {
 	if states := revisionStates(t, s, "shop"); states[1] != "ready/90" || states[2] != "ready/10" {
 		t.Fatalf("revisions = %v; want r1 90%%, r2 10%%", states)
 	}
+	if out := s.mustBerth("status", "shop"); !strings.Contains(out, "r1 90%, r2 10%") {
+		t.Fatalf("berth status shows no split: %q", out)
+	}
 
 	// Tagged routes reach one revision whatever its share.
 	for host, want := range map[string]string{"r1.shop.localhost": "v1", "r2.shop.localhost": "v2"} {
