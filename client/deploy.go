@@ -30,6 +30,9 @@ type DeployRequest struct {
 	// from a Dockerfile, nil when it names an image. It is read while the
 	// request is sent, never held whole.
 	Context io.Reader
+	// NoTraffic deploys a revision that takes no traffic: it is started and
+	// checked, then answers only at its own URL (rN.APP…).
+	NoTraffic bool
 }
 
 // Deploy sends a manifest (and its build context) and follows the deploy to
@@ -58,7 +61,11 @@ func (c *Client) Deploy(ctx context.Context, req DeployRequest, onEvent func(Dep
 		pw.CloseWithError(writeDeployBody(mw, name, req, &readErr))
 	}()
 
-	hreq, err := c.newRequest(ctx, http.MethodPost, c.scoped("/deploy"), pr)
+	target := c.scoped("/deploy")
+	if req.NoTraffic {
+		target += "?no_traffic=true"
+	}
+	hreq, err := c.newRequest(ctx, http.MethodPost, target, pr)
 	var res *DeployResult
 	if err == nil {
 		hreq.Header.Set("Content-Type", mw.FormDataContentType())

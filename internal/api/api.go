@@ -35,6 +35,8 @@ type DeployRequest struct {
 	Context io.Reader
 	// Job, instead of Manifest, is set for a `kind: job` manifest.
 	Job *manifest.Job
+	// NoTraffic deploys an app's revision without moving traffic to it.
+	NoTraffic bool
 }
 
 // Backend does the work behind the API. Every call is for one namespace;

@@ -22,6 +22,14 @@ const maxManifestBytes = 1 << 20
 // answers with an NDJSON stream of progress lines ending in a result or an
 // error.
 func (s *Server) deploy(w http.ResponseWriter, r *http.Request) {
+	noTraffic := false
+	if v := r.URL.Query().Get("no_traffic"); v != "" {
+		var err error
+		if noTraffic, err = strconv.ParseBool(v); err != nil {
+			s.fail(w, fmt.Errorf("%w: no_traffic %q; allowed: true or false", ErrBadRequest, v))
+			return
+		}
+	}
 	mr, err := r.MultipartReader()
 	if err != nil {
 		s.fail(w, fmt.Errorf("%w: body must be multipart/form-data with a \"manifest\" part: %v", ErrBadRequest, err))
@@ -45,7 +53,7 @@ func (s *Server) deploy(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, fmt.Errorf("%w: manifest %s is larger than %d bytes", ErrBadRequest, name, maxManifestBytes))
 		return
 	}
-	req := DeployRequest{Namespace: nsOf(r), ManifestName: name}
+	req := DeployRequest{Namespace: nsOf(r), ManifestName: name, NoTraffic: noTraffic}
 	what, build := "", (*manifest.Build)(nil)
 	if manifest.KindOf(data) == manifest.KindJob {
 		req.Job, err = manifest.ParseJob(name, data)

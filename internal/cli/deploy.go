@@ -19,6 +19,7 @@ import (
 func newDeployCmd(e *env) *cobra.Command {
 	var cf clientFlags
 	var file string
+	var noTraffic bool
 	cmd := &cobra.Command{
 		Use:   "deploy [DIR]",
 		Short: "Deploy the app described by DIR/berth.yaml (build its Dockerfile if it has no image)",
@@ -32,20 +33,26 @@ on stderr as they happen; the result is printed to stdout:
 
   deployed APP revision N: URL (image IMAGE, SIZE)
 
-The server validates the manifest and reports every problem at once.`,
+The server validates the manifest and reports every problem at once.
+
+Over a serving app the new revision takes all traffic once its instances answer. With
+--no-traffic it only starts and is checked, then answers at its own URL (rN.APP…) while the
+serving revision keeps every request; move traffic later with berth traffic.`,
 		Example: `  berth deploy
   berth deploy ./hello
   berth deploy -f deploy/staging.yaml
-  berth deploy ./hello -o json`,
+  berth deploy ./hello -o json
+  berth deploy --no-traffic   # then: berth traffic hello r4=10 r3=90`,
 		Args: maxArgs("DIR"),
 	}
 	cmd.Flags().StringVarP(&file, "file", "f", "", `manifest file (default DIR/berth.yaml); a relative path is relative to the current directory`)
+	cmd.Flags().BoolVar(&noTraffic, "no-traffic", false, "start and check the new revision but move no traffic to it; it answers at its own URL (rN.APP…)")
 	out := addOutputFlag(cmd, "text", "json")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		if err := out.check(); err != nil {
 			return err
 		}
-		res, err := e.deploy(cmd, args, &cf, file)
+		res, err := e.deploy(cmd, args, &cf, file, noTraffic)
 		if err != nil {
 			return err
 		}
@@ -63,7 +70,7 @@ The server validates the manifest and reports every problem at once.`,
 	return cmd
 }
 
-func (e *env) deploy(cmd *cobra.Command, args []string, cf *clientFlags, file string) (*client.DeployResult, error) {
+func (e *env) deploy(cmd *cobra.Command, args []string, cf *clientFlags, file string, noTraffic bool) (*client.DeployResult, error) {
 	dir := "."
 	if len(args) == 1 {
 		dir = args[0]
@@ -90,7 +97,7 @@ func (e *env) deploy(cmd *cobra.Command, args []string, cf *clientFlags, file st
 		return nil, err
 	}
 
-	req := client.DeployRequest{ManifestName: filepath.Base(file), Manifest: data}
+	req := client.DeployRequest{ManifestName: filepath.Base(file), Manifest: data, NoTraffic: noTraffic}
 	var tarDone chan struct{}
 	var ctxReader *io.PipeReader
 	if plan != nil {

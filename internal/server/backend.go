@@ -59,6 +59,9 @@ func (p *platform) Deploy(ctx context.Context, req api.DeployRequest, progress f
 	p.deployMu.Lock()
 	defer p.deployMu.Unlock()
 	if req.Job != nil {
+		if req.NoTraffic {
+			return nil, fmt.Errorf("%w: --no-traffic is for apps; job %s takes no traffic", api.ErrBadRequest, req.Job.Name)
+		}
 		return p.deployJob(ctx, req, progress) // jobs.go
 	}
 	m := req.Manifest
@@ -81,6 +84,8 @@ func (p *platform) Deploy(ctx context.Context, req api.DeployRequest, progress f
 	old, err := p.serving(ctx, req.Namespace, m.Name)
 	var n int
 	switch {
+	case errors.Is(err, store.ErrNotFound) && req.NoTraffic:
+		return nil, fmt.Errorf("%w: %s has no serving revision yet, and an app's first revision takes all its traffic: deploy without --no-traffic", api.ErrBadRequest, m.Name)
 	case errors.Is(err, store.ErrNotFound):
 		// A new app: it serves at once, and its first request starts it.
 		if n, err = p.store.CommitRevision(ctx, rev, time.Now()); err != nil {
@@ -100,6 +105,12 @@ func (p *platform) Deploy(ctx context.Context, req api.DeployRequest, progress f
 			return nil, err
 		}
 		rev.Number = n
+		if req.NoTraffic {
+			if err := p.stage(ctx, old, rev, progress); err != nil {
+				return nil, err
+			}
+			break
+		}
 		if err := p.rollout(ctx, old, rev, progress); err != nil {
 			return nil, err
 		}
@@ -108,8 +119,12 @@ func (p *platform) Deploy(ctx context.Context, req api.DeployRequest, progress f
 		return nil, err
 	}
 	p.collectRevisions(ctx, req.Namespace, m.Name)
+	url := p.urlFor(p.defaultHost(req.Namespace, m), "")
+	if req.NoTraffic {
+		url = p.tagURL(req.Namespace, m, n)
+	}
 	return &client.DeployResult{
-		App: m.Name, Namespace: req.Namespace, Revision: n, URL: p.urlFor(p.defaultHost(req.Namespace, m), ""),
+		App: m.Name, Namespace: req.Namespace, Revision: n, URL: url,
 		Image: ref, ImageID: img.ID, ImageSize: img.Size,
 	}, nil
 }

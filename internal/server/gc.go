@@ -20,7 +20,7 @@ const builtImagePrefix = "berth.local/"
 // p.keepRevisions of those that take no traffic: their records, any pool
 // serving their tagged URL (it drains), and their built images. A revision
 // that serves or is in the traffic split is never collected, nor one still
-// deploying. Failures are logged, not returned: the change that led here has
+// deploying, nor the newest (it may have been deployed without traffic). Failures are logged, not returned: the change that led here has
 // already succeeded. p.deployMu is held.
 func (p *platform) collectRevisions(ctx context.Context, ns, name string) {
 	ctx = context.WithoutCancel(ctx)
@@ -39,7 +39,7 @@ func (p *platform) collectRevisions(ctx context.Context, ns, name string) {
 	for i := len(revs) - 1; i >= 0; i-- { // newest first
 		r := revs[i]
 		switch {
-		case app.Serves(r.Number) || r.Status == store.RevisionDeploying:
+		case app.Serves(r.Number) || r.Status == store.RevisionDeploying || r.Number == app.Latest:
 		case kept < p.keepRevisions:
 			kept++
 		default:

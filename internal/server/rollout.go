@@ -30,18 +30,43 @@ func (p *platform) rollout(ctx context.Context, old store.Serving, rev store.Rev
 	err := p.act.Prewarm(pctx, cfg, count)
 	cancel()
 	if err != nil {
-		reason := startFailure(err)
-		if serr := p.store.SetRevisionStatus(context.WithoutCancel(ctx), rev.Namespace, rev.App, rev.Number, store.RevisionFailed, reason); serr != nil {
-			return errors.Join(err, serr)
-		}
-		return fmt.Errorf("%w: revision %d of %s did not become ready and serves no traffic; revision %d still serves: %s",
-			api.ErrRevisionFailed, rev.Number, rev.App, old.App.Revision, reason)
+		return p.failRevision(ctx, old, rev, err)
 	}
 	if err := p.store.Serve(ctx, rev.Namespace, rev.App, rev.Number, time.Now()); err != nil {
 		return err
 	}
 	p.act.SetApp(cfg)
 	progress(fmt.Sprintf("revision %d of %s is serving; revision %d drains", rev.Number, rev.App, old.App.Revision))
+	return nil
+}
+
+// failRevision marks rev failed because its instances did not become ready
+// (err) and returns the deploy's error, naming the revision still serving.
+func (p *platform) failRevision(ctx context.Context, old store.Serving, rev store.Revision, err error) error {
+	reason := startFailure(err)
+	if serr := p.store.SetRevisionStatus(context.WithoutCancel(ctx), rev.Namespace, rev.App, rev.Number, store.RevisionFailed, reason); serr != nil {
+		return errors.Join(err, serr)
+	}
+	return fmt.Errorf("%w: revision %d of %s did not become ready and serves no traffic; revision %d still serves: %s",
+		api.ErrRevisionFailed, rev.Number, rev.App, old.App.Revision, reason)
+}
+
+// stage readies a revision that takes no traffic (`deploy --no-traffic`):
+// one instance starts in its pool and must answer; then the revision is
+// ready, reachable at its own URL, and the serving one keeps all requests.
+func (p *platform) stage(ctx context.Context, old store.Serving, rev store.Revision, progress func(string)) error {
+	progress(fmt.Sprintf("starting revision %d of %s without traffic; revision %d keeps serving", rev.Number, rev.App, old.App.Revision))
+	pctx, cancel := context.WithTimeout(ctx, rolloutTimeout)
+	err := p.act.PrewarmPool(pctx, revisionApp(old.App, rev), 1)
+	cancel()
+	if err != nil {
+		return p.failRevision(ctx, old, rev, err)
+	}
+	if err := p.store.SetRevisionStatus(ctx, rev.Namespace, rev.App, rev.Number, store.RevisionReady, ""); err != nil {
+		return err
+	}
+	progress(fmt.Sprintf("revision %d of %s is ready at %s and takes no traffic; move traffic with: berth traffic %s r%d=100",
+		rev.Number, rev.App, p.tagURL(rev.Namespace, &rev.Spec, rev.Number), rev.App, rev.Number))
 	return nil
 }
 

@@ -119,6 +119,24 @@ func TestTrafficSplitAndTaggedRoutes(t *testing.T) {
 	if states := revisionStates(t, s, "shop"); states[3] != "ready/100" || states[1] != "ready/0" || states[2] != "ready/0" {
 		t.Fatalf("revisions after the deploy = %v", states)
 	}
+
+	// --no-traffic: v4 starts and answers at its own URL only; a broken v5
+	// fails without touching v3.
+	if out := s.mustBerth("deploy", "--no-traffic", appDir(t, shopManifest("v4", ""))); !strings.Contains(out, "http://r4.shop.localhost") {
+		t.Fatalf("deploy --no-traffic: %q; want the revision's own URL", out)
+	}
+	if got := countVersions(t, s, "shop.localhost", 50); got["v3"] != 50 {
+		t.Fatalf("after deploying v4 without traffic requests were answered %v; want only v3", got)
+	}
+	if got := countVersions(t, s, "r4.shop.localhost", 5); got["v4"] != 5 {
+		t.Fatalf("r4's own URL answered %v", got)
+	}
+	if _, errOut, code := s.berth("deploy", "--no-traffic", appDir(t, shopManifest("v5", ", CRASH_AT_START: \"5\""))); code == 0 || !strings.Contains(errOut, "revision 3 still serves") {
+		t.Fatalf("broken v5 without traffic: exit %d, %q", code, errOut)
+	}
+	if states := revisionStates(t, s, "shop"); states[3] != "ready/100" || states[4] != "ready/0" || states[5] != "failed/0" {
+		t.Fatalf("revisions after --no-traffic deploys = %v", states)
+	}
 }
 
 // TestOldRevisionsAreCollected: with --keep-revisions 1, a third deploy
