@@ -40,6 +40,17 @@ func (p *platform) rollout(ctx context.Context, old store.Serving, rev store.Rev
 	return nil
 }
 
+// withRevisions loads an app with its serving revision, and all its
+// revisions, oldest first.
+func (p *platform) withRevisions(ctx context.Context, ns, name string) (store.Serving, []store.Revision, error) {
+	sv, err := p.serving(ctx, ns, name)
+	if err != nil {
+		return sv, nil, err
+	}
+	revs, err := p.store.Revisions(ctx, ns, name)
+	return sv, revs, err
+}
+
 // failRevision marks rev failed because its instances did not become ready
 // (err) and returns the deploy's error, naming the revision still serving.
 func (p *platform) failRevision(ctx context.Context, old store.Serving, rev store.Revision, err error) error {
@@ -104,11 +115,7 @@ func (p *platform) Revisions(ctx context.Context, ns, name string) ([]client.Rev
 func (p *platform) Rollback(ctx context.Context, ns, name string, to int) (*client.App, error) {
 	p.deployMu.Lock()
 	defer p.deployMu.Unlock()
-	old, err := p.serving(ctx, ns, name)
-	if err != nil {
-		return nil, err
-	}
-	revs, err := p.store.Revisions(ctx, ns, name)
+	old, revs, err := p.withRevisions(ctx, ns, name)
 	if err != nil {
 		return nil, err
 	}

@@ -25,11 +25,7 @@ import (
 func (p *platform) SetTraffic(ctx context.Context, ns, name string, shares []client.TrafficShare) (*client.App, error) {
 	p.deployMu.Lock()
 	defer p.deployMu.Unlock()
-	old, err := p.serving(ctx, ns, name)
-	if err != nil {
-		return nil, err
-	}
-	revs, err := p.store.Revisions(ctx, ns, name)
+	old, revs, err := p.withRevisions(ctx, ns, name)
 	if err != nil {
 		return nil, err
 	}
