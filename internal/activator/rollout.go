@@ -47,12 +47,7 @@ func (a *Activator) PrewarmPool(ctx context.Context, cfg App, n int) error {
 	if cfg.Revision == serving {
 		return nil
 	}
-	a.mu.RLock()
-	p := primary.pools[cfg.Revision]
-	a.mu.RUnlock()
-	if p == nil {
-		p = a.pool(primary, cfg, false)
-	}
+	p := a.pool(primary, cfg, false)
 	p.mu.Lock()
 	var up, started []*instance
 	for _, in := range p.instances {

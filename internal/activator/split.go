@@ -105,12 +105,17 @@ func (a *Activator) SetSplit(ns, name string, shares []Share) error {
 	return nil
 }
 
-// pool returns the pool of cfg's revision beside primary, creating it; with
-// inSplit its spec is cfg's, otherwise it keeps no instance up without
-// requests (scale.min and scale.warm 0).
+// pool returns the pool of cfg's revision beside primary. With inSplit it
+// runs cfg's spec, created if need be; otherwise an existing pool is left as
+// it is and a new one keeps no instance up without requests (scale.min and
+// scale.warm 0).
 func (a *Activator) pool(primary *app, cfg App, inSplit bool) *app {
 	a.mu.Lock()
 	p := primary.pools[cfg.Revision]
+	if p != nil && !inSplit {
+		a.mu.Unlock()
+		return p
+	}
 	if p == nil {
 		p = &app{notify: make(chan struct{}), live: &a.live, lastActive: a.now(), owner: primary}
 		if primary.pools == nil {
@@ -225,6 +230,8 @@ func (a *Activator) tagged(ctx context.Context, primary *app, cfg App, rev int) 
 	if p != nil {
 		return p, nil
 	}
+	// Not under a.mu: the lookup may read the store. Should another caller
+	// create the pool meanwhile, pool returns theirs.
 	if a.opts.Revision == nil {
 		return nil, fmt.Errorf("revision %d of %s: %w", rev, cfg.Key(), ErrRevisionNotFound)
 	}

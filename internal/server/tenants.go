@@ -203,6 +203,16 @@ func (p *platform) RemoveNamespace(ctx context.Context, name string) error {
 			}
 		}
 	}
+	var images []store.Revision // removed with the containers that use them
+	for _, sv := range svs {
+		if sv.App.Namespace == name {
+			revs, err := p.store.Revisions(ctx, name, sv.App.Name)
+			if err != nil {
+				return err
+			}
+			images = append(images, revs...)
+		}
+	}
 	if err := p.store.DeleteNamespace(ctx, name); err != nil {
 		return err
 	}
@@ -221,6 +231,7 @@ func (p *platform) RemoveNamespace(ctx context.Context, name string) error {
 	if err := p.nets.remove(ctx, name); err != nil {
 		errs = append(errs, err)
 	}
+	p.removeImages(context.WithoutCancel(ctx), images)
 	p.log.Info("namespace removed", "ns", name, "apps", len(svs))
 	return errors.Join(errs...)
 }

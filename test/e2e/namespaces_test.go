@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/network"
 	dockerclient "github.com/docker/docker/client"
 
@@ -225,6 +226,9 @@ func TestNamespaces(t *testing.T) {
 		})
 		if _, err := dc.NetworkInspect(ctx, "berth-ns-"+nsB, network.InspectOptions{}); err == nil {
 			t.Errorf("network berth-ns-%s is still there", nsB)
+		}
+		if _, err := dc.ImageInspect(ctx, "berth.local/"+nsB+"/web:r1"); !cerrdefs.IsNotFound(err) {
+			t.Errorf("image berth.local/%s/web:r1 is still there (%v)", nsB, err)
 		}
 		mustGet(t, s, hostA, "/", http.StatusOK)
 		s.mustBerth("ns", "rm", nsA, "--yes")
