@@ -173,3 +173,30 @@ func TestOldRevisionsAreCollected(t *testing.T) {
 	s.mustBerth("rm", "shop")
 	eventually(t, 20*time.Second, "every image of shop removed", func() bool { return imageGone(2) && imageGone(3) })
 }
+
+// TestKeysStayOnTheirRevisionInASplit: with a 50/50 split of a per-key app,
+// new keys land on both revisions and every key keeps answering from the
+// revision that first served it.
+func TestKeysStayOnTheirRevisionInASplit(t *testing.T) {
+	s, _ := newPlatform(t)
+	manifest := func(v string) string {
+		return "name: rooms\nenv: {MESSAGE: \"" + v + ":\"}\ninstances: {key: \"header:X-Session-Id\"}\nscale: {max: 10}\n"
+	}
+	s.mustBerth("deploy", appDir(t, manifest("v1")))
+	s.mustBerth("deploy", appDir(t, manifest("v2")))
+	s.mustBerth("traffic", "rooms", "r1=50", "r2=50")
+	seen := map[string]int{}
+	for _, key := range []string{"ann", "ben", "cat", "dan", "eve", "fay"} {
+		_, first := s.getKey(t, "rooms.localhost", "/", key)
+		v, _, _ := strings.Cut(first, ":")
+		seen[v]++
+		for range 3 {
+			if resp, body := s.getKey(t, "rooms.localhost", "/", key); resp.StatusCode != 200 || !strings.HasPrefix(body, v+":") {
+				t.Fatalf("key %s first answered by %s, then %d %q", key, v, resp.StatusCode, body)
+			}
+		}
+	}
+	if seen["v1"] == 0 || seen["v2"] == 0 || seen["v1"]+seen["v2"] != 6 {
+		t.Fatalf("new keys went %v; want both revisions", seen)
+	}
+}
