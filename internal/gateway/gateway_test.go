@@ -59,9 +59,7 @@ func gatewayTo(t *testing.T, u *upstream, manifestExtra string) (*httptest.Serve
 	set := metrics.New(func() []metrics.AppState { return nil })
 	gw := New(act, slog.New(slog.DiscardHandler), set)
 	gw.SetRoutes(NewTable([]Route{{Host: "web.localhost", Target: &Target{Namespace: "default", Name: "web", RequestTimeout: m.Limits.RequestTimeout.D()}}}))
-	srv := httptest.NewServer(gw)
-	t.Cleanup(srv.Close)
-	return srv, set
+	return serveGateway(t, gw), set
 }
 
 // plainClient does not ask for gzip, so a test sees what the gateway adds.
