@@ -619,3 +619,51 @@ func TestFastPathShutdown(t *testing.T) {
 		t.Errorf("serve: %v", err)
 	}
 }
+
+// BenchmarkServe compares the handler with the fast path, serial requests
+// on one keep-alive connection to an instance in the same process:
+//
+//	go test -run '^$' -bench Serve -benchmem ./internal/gateway
+func BenchmarkServe(b *testing.B) {
+	for _, fast := range []bool{false, true} {
+		name := "handler"
+		if fast {
+			name = "fastpath"
+		}
+		b.Run(name, func(b *testing.B) {
+			t := &testing.T{}
+			u := newUpstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "text/plain")
+				io.WriteString(w, "hello from the instance")
+			}))
+			defer u.Close()
+			fastInTests = fast
+			srv, _ := gatewayTo(t, u, "")
+			fastInTests = false
+			defer srv.Close()
+			c, err := net.Dial("tcp", srv.Listener.Addr().String())
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Close()
+			br := bufio.NewReader(c)
+			raw := []byte("GET / HTTP/1.1\r\nHost: web.localhost\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n")
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				if _, err := c.Write(raw); err != nil {
+					b.Fatal(err)
+				}
+				resp, err := http.ReadResponse(br, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					b.Fatal(resp.Status)
+				}
+			}
+		})
+	}
+}
