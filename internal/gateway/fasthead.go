@@ -261,8 +261,7 @@ func hasToken(v []byte, tok string) bool {
 
 // respHead is an instance's answer head, parsed.
 type respHead struct {
-	code   int
-	status []byte // "200 OK": the code and the reason, without the version
+	code int
 	// lines are the header lines to pass on, each ending in CRLF.
 	lines         []byte
 	contentLength int64 // -1: not given
@@ -316,14 +315,14 @@ func parseResponse(head []byte, h *respHead) error {
 	default:
 		return fmt.Errorf("%w: status line %q", errBadAnswer, truncate(string(line), 64))
 	}
-	h.status = line[9:]
-	for _, c := range h.status[:3] {
+	status := line[9:] // the code and the reason
+	for _, c := range status[:3] {
 		if c < '0' || c > '9' {
 			return fmt.Errorf("%w: status line %q", errBadAnswer, truncate(string(line), 64))
 		}
 		h.code = h.code*10 + int(c-'0')
 	}
-	if h.code < 100 || (len(h.status) > 3 && h.status[3] != ' ') {
+	if h.code < 100 || (len(status) > 3 && status[3] != ' ') {
 		return fmt.Errorf("%w: status line %q", errBadAnswer, truncate(string(line), 64))
 	}
 	keepAlive := false

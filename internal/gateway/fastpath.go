@@ -6,6 +6,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -375,16 +376,12 @@ func (c *fastConn) writeErr() (keep bool) {
 	if w.code == 0 {
 		return false
 	}
-	b := c.out[:0]
-	b = append(b, "HTTP/1.1 "...)
-	b = appendInt(b, int64(w.code))
-	b = append(append(append(b, ' '), http.StatusText(w.code)...), "\r\n"...)
-	c.bw.Write(b)
-	c.out = b
+	c.out = appendStatusLine(c.out[:0], w.code)
+	c.bw.Write(c.out)
 	w.h.Write(c.bw)
 	c.bw.Write(dateHeader())
 	c.bw.WriteString("Content-Length: ")
-	c.bw.Write(appendInt(c.out[:0], int64(w.body.Len())))
+	c.bw.Write(strconv.AppendInt(c.out[:0], int64(w.body.Len()), 10))
 	if c.req.closeConn {
 		c.bw.WriteString("\r\nConnection: close")
 	}
@@ -393,19 +390,6 @@ func (c *fastConn) writeErr() (keep bool) {
 		c.bw.Write(w.body.Bytes())
 	}
 	return true
-}
-
-func appendInt(b []byte, n int64) []byte {
-	var tmp [20]byte
-	i := len(tmp)
-	for {
-		i--
-		tmp[i] = byte('0' + n%10)
-		if n /= 10; n == 0 {
-			break
-		}
-	}
-	return append(b, tmp[i:]...)
 }
 
 // dates caches the Date header line, which changes once a second.

@@ -249,7 +249,7 @@ func describe(resp *http.Response) string {
 		keys = append(keys, k+"="+strings.Join(v, ","))
 	}
 	slices.Sort(keys)
-	return fmt.Sprintf("%d te=%v len=%d close=%v %v body=%q trailer=%v", resp.StatusCode, resp.TransferEncoding,
+	return fmt.Sprintf("%q te=%v len=%d close=%v %v body=%q trailer=%v", resp.Status, resp.TransferEncoding,
 		resp.ContentLength, resp.Close, keys, body, resp.Trailer)
 }
 
@@ -283,7 +283,7 @@ func TestFastPathAnswersLikeTheHandler(t *testing.T) {
 	for _, c := range []struct{ method, path string }{
 		{"GET", "/length"}, {"HEAD", "/length"}, {"GET", "/sniff"}, {"GET", "/chunked"}, {"HEAD", "/chunked"},
 		{"GET", "/trailers"}, {"GET", "/eof"}, {"GET", "/http10"}, {"GET", "/nocontent"}, {"GET", "/notmod"},
-		{"GET", "/hints"}, {"GET", "/hop"}, {"GET", "/empty"}, {"OPTIONS", "/missing"}, {"GET", "/garbage"},
+		{"GET", "/hints"}, {"GET", "/hop"}, {"GET", "/empty"}, {"GET", "/reason"}, {"GET", "/unknown"}, {"OPTIONS", "/missing"}, {"GET", "/garbage"},
 	} {
 		raw := c.method + " " + c.path + " HTTP/1.1\r\nHost: web.localhost\r\n\r\n"
 		want := describe(roundTrip(t, slow, raw, c.method, 1)[0])

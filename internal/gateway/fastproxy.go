@@ -171,8 +171,7 @@ func (c *fastConn) readAnswerHead(up *upConn) error {
 		case code == http.StatusSwitchingProtocols:
 			return fmt.Errorf("%w: it switched protocols, unasked", errBadAnswer)
 		case code < 200:
-			b := append(append(append(c.out[:0], "HTTP/1.1 "...), c.resp.status...), "\r\n"...)
-			c.out = append(append(b, c.resp.lines...), "\r\n"...)
+			c.out = append(append(appendStatusLine(c.out[:0], code), c.resp.lines...), "\r\n"...)
 			c.bw.Write(c.out)
 			if err := c.bw.Flush(); err != nil {
 				return fmt.Errorf("write interim answer to client: %w", err)
@@ -189,8 +188,7 @@ func (c *fastConn) readAnswerHead(up *upConn) error {
 func (c *fastConn) relay(up *upConn, cold []activator.Phase) (keep bool) {
 	r := &c.resp
 	noBody := c.req.method == http.MethodHead || r.code == http.StatusNoContent || r.code == http.StatusNotModified
-	b := append(append(append(c.out[:0], "HTTP/1.1 "...), r.status...), "\r\n"...)
-	b = append(b, r.lines...)
+	b := append(appendStatusLine(c.out[:0], r.code), r.lines...)
 	if !r.hasDate {
 		b = append(b, dateHeader()...)
 	}
@@ -227,6 +225,18 @@ func (c *fastConn) relay(up *upConn, cold []activator.Phase) (keep bool) {
 		up.Close()
 	}
 	return err == nil && !gone
+}
+
+// appendStatusLine appends the status line net/http's server writes for
+// code (its own reason phrase, not the instance's).
+func appendStatusLine(b []byte, code int) []byte {
+	b = strconv.AppendInt(append(b, "HTTP/1.1 "...), int64(code), 10)
+	if text := http.StatusText(code); text != "" {
+		b = append(append(b, ' '), text...)
+	} else {
+		b = strconv.AppendInt(append(b, " status code "...), int64(code), 10)
+	}
+	return append(b, "\r\n"...)
 }
 
 // sendHead writes the answer's head to the client once, with the
