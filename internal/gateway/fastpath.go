@@ -286,11 +286,20 @@ func (c *fastConn) arm(cancel context.CancelFunc) {
 	}
 }
 
-// setUp tells the watch which instance connection to interrupt.
-func (c *fastConn) setUp(up *upConn) {
+// setUp tells the watch which instance connection to interrupt, and gives
+// that connection the request's deadline (or a past one if the client has
+// gone already).
+func (c *fastConn) setUp(up *upConn, deadline time.Time) {
 	c.wmu.Lock()
+	defer c.wmu.Unlock()
 	c.up = up
-	c.wmu.Unlock()
+	switch {
+	case up == nil:
+	case c.gone:
+		up.SetDeadline(aLongTimeAgo)
+	default:
+		up.SetDeadline(deadline)
+	}
 }
 
 // disarm ends the watch and reports whether the client went away.

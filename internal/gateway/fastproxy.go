@@ -113,8 +113,7 @@ func (c *fastConn) exchange(ctx context.Context, addr string) (*upConn, error) {
 			return nil, err
 		}
 		dl, _ := ctx.Deadline()
-		up.SetDeadline(dl)
-		c.setUp(up)
+		c.setUp(up, dl)
 		up.nread = 0
 		if err = c.writeRequest(up); err == nil {
 			err = c.readAnswerHead(up)
@@ -122,7 +121,7 @@ func (c *fastConn) exchange(ctx context.Context, addr string) (*upConn, error) {
 		if err == nil {
 			return up, nil
 		}
-		c.setUp(nil)
+		c.setUp(nil, time.Time{})
 		up.Close()
 		switch {
 		case ctx.Err() != nil:
