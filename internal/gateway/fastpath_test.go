@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -22,7 +23,7 @@ var fastInTests bool
 
 // serveGateway serves gw the way the test asks: with net/http alone (as
 // Gateway.ServeHTTP), or with the plain listener's Server and its fast path.
-func serveGateway(t *testing.T, gw *Gateway) *httptest.Server {
+func serveGateway(t testing.TB, gw *Gateway) *httptest.Server {
 	t.Helper()
 	if !fastInTests {
 		srv := httptest.NewServer(gw)
@@ -32,7 +33,7 @@ func serveGateway(t *testing.T, gw *Gateway) *httptest.Server {
 	return serveFast(t, gw)
 }
 
-func serveFast(t *testing.T, gw *Gateway) *httptest.Server {
+func serveFast(t testing.TB, gw *Gateway) *httptest.Server {
 	t.Helper()
 	fs := NewServer(gw, slog.New(slog.DiscardHandler))
 	if fs.gw == nil {
@@ -631,16 +632,13 @@ func BenchmarkServe(b *testing.B) {
 			name = "fastpath"
 		}
 		b.Run(name, func(b *testing.B) {
-			t := &testing.T{}
-			u := newUpstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			u := newUpstream(b, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				w.Header().Set("Content-Type", "text/plain")
 				io.WriteString(w, "hello from the instance")
 			}))
-			defer u.Close()
 			fastInTests = fast
-			srv, _ := gatewayTo(t, u, "")
+			srv, _ := gatewayTo(b, u, "")
 			fastInTests = false
-			defer srv.Close()
 			c, err := net.Dial("tcp", srv.Listener.Addr().String())
 			if err != nil {
 				b.Fatal(err)
@@ -666,4 +664,41 @@ func BenchmarkServe(b *testing.B) {
 			}
 		})
 	}
+}
+
+// TestFastPathInstanceGone: an instance that stopped listening is marked
+// unreachable and the request retried, with the handler's answer.
+func TestFastPathInstanceGone(t *testing.T) {
+	u := newUpstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
+	slow, _ := gatewayTo(t, u, "")
+	fastInTests = true
+	fast, _ := gatewayTo(t, u, "")
+	fastInTests = false
+	for _, srv := range []*httptest.Server{slow, fast} {
+		if resp, _ := get(t, srv, http.MethodGet, "/", nil); resp.StatusCode != 200 {
+			t.Fatalf("warm-up: %d", resp.StatusCode)
+		}
+	}
+	u.Close()
+	answers := make(chan string, 2)
+	for _, srv := range []*httptest.Server{slow, fast} {
+		go func() { // both at once: each waits for a start that fails
+			req, _ := http.NewRequest(http.MethodGet, srv.URL+"/", nil)
+			req.Host = "web.localhost"
+			resp, err := plainClient.Do(req)
+			if err != nil {
+				answers <- err.Error()
+				return
+			}
+			defer resp.Body.Close()
+			var p struct{ Type string }
+			json.NewDecoder(resp.Body).Decode(&p)
+			answers <- fmt.Sprintf("%d %s", resp.StatusCode, p.Type)
+		}()
+	}
+	a, b := <-answers, <-answers
+	if a != b || strings.HasPrefix(a, "200") {
+		t.Fatalf("instance gone: fast path and handler answered %q and %q, want the same error", a, b)
+	}
+	t.Log(a)
 }
