@@ -6,6 +6,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -125,6 +126,12 @@ func (c *fastConn) serve() {
 	c.bw.Reset(c.nc)
 	handedOff := false
 	defer func() {
+		// Like net/http, a panic ends the connection, not the server.
+		if err := recover(); err != nil && err != http.ErrAbortHandler {
+			stack := make([]byte, 64<<10)
+			stack = stack[:runtime.Stack(stack, false)]
+			c.s.ErrorLog.Printf("gateway: panic serving %v: %v\n%s", c.nc.RemoteAddr(), err, stack)
+		}
 		if c.timer != nil {
 			c.timer.Stop()
 		}
