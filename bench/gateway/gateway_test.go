@@ -100,6 +100,16 @@ func BenchmarkGateway(b *testing.B) {
 		mustOK(b, t)
 		runWrk(ctx, b, t, 2, 32, 2*time.Second)
 	}
+	if os.Getenv("BENCH_HOLD") != "" {
+		// For measuring by hand: the targets stay up for a while.
+		d := envDuration(b, "BENCH_HOLD", time.Minute)
+		for _, t := range targets {
+			b.Logf("%-8s %s host=%q h2 %s", t.name, t.url, t.host, t.h2url)
+		}
+		b.Logf("server pid in %s; holding for %s", filepath.Join(data, server.InfoFile), d)
+		time.Sleep(d)
+		return
+	}
 	res := map[string]*series{}
 	for _, t := range targets {
 		res[t.name] = &series{}
