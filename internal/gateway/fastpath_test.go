@@ -292,10 +292,17 @@ func TestFastPathAnswersLikeTheHandler(t *testing.T) {
 			t.Errorf("%s %s:\nfast path: %s\nhandler:   %s", c.method, c.path, got, want)
 		}
 	}
-	// No route: the same problem.
-	raw := "GET /x HTTP/1.1\r\nHost: nowhere.localhost\r\n\r\n"
-	if got, want := describe(roundTrip(t, fast, raw, "GET", 1)[0]), describe(roundTrip(t, slow, raw, "GET", 1)[0]); got != want {
-		t.Errorf("no route:\nfast path: %s\nhandler:   %s", got, want)
+	// No route: the same problem; a client that asks to close gets
+	// Connection: close.
+	for _, c := range []struct{ method, raw string }{
+		{"GET", "GET /x HTTP/1.1\r\nHost: nowhere.localhost\r\n\r\n"},
+		{"HEAD", "HEAD /x HTTP/1.1\r\nHost: nowhere.localhost\r\n\r\n"},
+		{"GET", "GET /length HTTP/1.1\r\nHost: web.localhost\r\nConnection: close\r\n\r\n"},
+		{"GET", "GET /x HTTP/1.1\r\nHost: nowhere.localhost\r\nConnection: close\r\n\r\n"},
+	} {
+		if got, want := describe(roundTrip(t, fast, c.raw, c.method, 1)[0]), describe(roundTrip(t, slow, c.raw, c.method, 1)[0]); got != want {
+			t.Errorf("%q:\nfast path: %s\nhandler:   %s", c.raw, got, want)
+		}
 	}
 	// An answer cut short closes the client's connection mid-body.
 	c, err := net.Dial("tcp", fast.Listener.Addr().String())
