@@ -14,8 +14,10 @@
 // table for docs/benchmarks.md.
 //
 // Environment: BENCH_ROUNDS (default 3), BENCH_DURATION (each run, default
-// 10s) and BENCH_PROFILE=FILE to save a CPU profile of the gateway taken
-// during its last -c32 run.
+// 10s), BENCH_PROFILE=FILE to save a CPU profile of the gateway taken
+// during its last -c32 run, and BENCH_HOLD=DURATION to set the three
+// targets up, print them and keep them up that long instead of measuring
+// (for wrk, perf stat or strace by hand).
 package gateway
 
 import (
