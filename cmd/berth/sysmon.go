@@ -17,8 +17,8 @@ import (
 // call wakes it, which then polls every 20 µs until all is idle again. A
 // proxy that is idle for a moment between requests — the gateway under any
 // load short of saturation — pays that on every burst: in the gateway
-// benchmark sysmon's wake-ups were a fifth to a third of the server's CPU
-// per request and added about 80 µs to each serial request
+// benchmark sysmon's wake-ups were a quarter to a third of the server's CPU
+// per request and added about 70 µs to each serial request
 // (docs/benchmarks.md). With schedtrace set sysmon never deep-sleeps: it
 // backs off to a 10 ms period instead. The only other effect of a trace
 // period of 2^31-1 ms (24.8 days) is a one-line scheduler summary on stderr
