@@ -6,6 +6,7 @@
 #   bash bench/gateway.sh                  # make bench-gateway
 #   BENCH_ROUNDS=5 BENCH_DURATION=15s bash bench/gateway.sh
 #   BENCH_PROFILE=/tmp/gw.pprof bash bench/gateway.sh   # + a CPU profile of the gateway
+#   BENCH_HOLD=10m bash bench/gateway.sh                # set up, print the targets, wait
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

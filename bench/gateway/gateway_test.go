@@ -14,8 +14,10 @@
 // table for docs/benchmarks.md.
 //
 // Environment: BENCH_ROUNDS (default 3), BENCH_DURATION (each run, default
-// 10s) and BENCH_PROFILE=FILE to save a CPU profile of the gateway taken
-// during its last -c32 run.
+// 10s), BENCH_PROFILE=FILE to save a CPU profile of the gateway taken
+// during its last -c32 run, and BENCH_HOLD=DURATION to set the three
+// targets up, print them and keep them up that long instead of measuring
+// (for wrk, perf stat or strace by hand).
 package gateway
 
 import (
@@ -99,6 +101,16 @@ func BenchmarkGateway(b *testing.B) {
 	for _, t := range targets { // warm up every path: connections, caches, the JIT-less Go heap
 		mustOK(b, t)
 		runWrk(ctx, b, t, 2, 32, 2*time.Second)
+	}
+	if os.Getenv("BENCH_HOLD") != "" {
+		// For measuring by hand: the targets stay up for a while.
+		d := envDuration(b, "BENCH_HOLD", time.Minute)
+		for _, t := range targets {
+			b.Logf("%-8s %s host=%q h2 %s", t.name, t.url, t.host, t.h2url)
+		}
+		b.Logf("server pid in %s; holding for %s", filepath.Join(data, server.InfoFile), d)
+		time.Sleep(d)
+		return
 	}
 	res := map[string]*series{}
 	for _, t := range targets {

@@ -15,6 +15,7 @@ import (
 var version = "dev"
 
 func main() {
+	keepSysmonAwake(os.Args)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	// After the first signal, a second one kills at once.
 	go func() {

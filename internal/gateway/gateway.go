@@ -171,8 +171,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ok = false
 	}
 	if !ok {
-		problem.Write(w, problem.New(http.StatusNotFound, "no-route", "No app serves this address",
-			fmt.Sprintf("no app is routed for host %q and path %q", r.Host, r.URL.Path)), 0)
+		g.noRoute(w, r.Host, r.URL.Path)
 		return
 	}
 	ex := &exchange{}
@@ -207,6 +206,12 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ex.ctx = attemptCtx{Context: ctx, at: attempt{lease: lease, target: target, key: key}}
 	g.proxyFor(target, r).ServeHTTP(w, r.WithContext(&ex.ctx))
+}
+
+// noRoute answers a request that no route matches.
+func (g *Gateway) noRoute(w http.ResponseWriter, host, path string) {
+	problem.Write(w, problem.New(http.StatusNotFound, "no-route", "No app serves this address",
+		fmt.Sprintf("no app is routed for host %q and path %q", host, path)), 0)
 }
 
 func (g *Gateway) acquireError(w http.ResponseWriter, r *http.Request, t *Target, err error) {
@@ -262,14 +267,21 @@ func (g *Gateway) proxyError(w http.ResponseWriter, r *http.Request, err error) 
 			return
 		}
 	}
+	g.proxyFailed(w, r.Context().Err(), r.Host, err)
+}
+
+// proxyFailed answers a request whose instance did not answer: err is the
+// proxy's error and ctxErr the request context's (the client went away or
+// the request_timeout passed).
+func (g *Gateway) proxyFailed(w http.ResponseWriter, ctxErr error, host string, err error) {
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
 		problem.Write(w, problem.New(http.StatusGatewayTimeout, "request-timeout", "Request timed out",
 			"the app did not answer within its request_timeout"), 0)
-	case r.Context().Err() != nil:
+	case ctxErr != nil:
 		// Client gone.
 	default:
-		g.log.Warn("proxy to instance", "host", r.Host, "err", err)
+		g.log.Warn("proxy to instance", "host", host, "err", err)
 		problem.Write(w, problem.New(http.StatusBadGateway, "bad-gateway", "Instance unreachable",
 			"the app's instance could not be reached or closed the connection"), 1)
 	}

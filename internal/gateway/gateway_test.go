@@ -29,7 +29,7 @@ type upstream struct {
 	conns atomic.Int32
 }
 
-func newUpstream(t *testing.T, h http.Handler) *upstream {
+func newUpstream(t testing.TB, h http.Handler) *upstream {
 	u := &upstream{}
 	u.Server = httptest.NewUnstartedServer(h)
 	u.Config.ConnState = func(_ net.Conn, s http.ConnState) {
@@ -44,7 +44,7 @@ func newUpstream(t *testing.T, h http.Handler) *upstream {
 
 // gatewayTo returns a gateway server whose one app, "web" at web.localhost,
 // runs on the fake driver with every instance answering at u.
-func gatewayTo(t *testing.T, u *upstream, manifestExtra string) (*httptest.Server, *metrics.Set) {
+func gatewayTo(t testing.TB, u *upstream, manifestExtra string) (*httptest.Server, *metrics.Set) {
 	t.Helper()
 	drv := fake.New()
 	drv.AddrFunc = func(string) string { return u.Listener.Addr().String() }
@@ -59,9 +59,7 @@ func gatewayTo(t *testing.T, u *upstream, manifestExtra string) (*httptest.Serve
 	set := metrics.New(func() []metrics.AppState { return nil })
 	gw := New(act, slog.New(slog.DiscardHandler), set)
 	gw.SetRoutes(NewTable([]Route{{Host: "web.localhost", Target: &Target{Namespace: "default", Name: "web", RequestTimeout: m.Limits.RequestTimeout.D()}}}))
-	srv := httptest.NewServer(gw)
-	t.Cleanup(srv.Close)
-	return srv, set
+	return serveGateway(t, gw), set
 }
 
 // plainClient does not ask for gzip, so a test sees what the gateway adds.
