@@ -118,6 +118,13 @@ func (a *Activator) pool(primary *app, cfg App, inSplit bool) *app {
 	}
 	if p == nil {
 		p = &app{notify: make(chan struct{}), live: &a.live, lastActive: a.now(), owner: primary}
+		if a.apps[cfg.Key()] != primary {
+			// The app was removed meanwhile: a request finds it gone, and
+			// no instance starts where the control loop would not see it.
+			p.removed = true
+			a.mu.Unlock()
+			return p
+		}
 		if primary.pools == nil {
 			primary.pools = map[int]*app{}
 		}

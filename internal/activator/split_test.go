@@ -240,3 +240,19 @@ func TestRestartAdoptsAPoolsInstances(t *testing.T) {
 		t.Fatalf("containers by revision = %v; want the adopted one to serve, not a new one", revs)
 	}
 }
+
+func TestTaggedRequestAfterRemovalStartsNothing(t *testing.T) {
+	act, drv := setup(t)
+	primary, _ := act.lookup("default", "web")
+	if err := act.RemoveApp(context.Background(), "default", "web"); err != nil {
+		t.Fatal(err)
+	}
+	// A tagged request that looked the app up just before the removal.
+	p := act.pool(primary, testApp(t, 2, ""), false)
+	if _, err := act.acquire(context.Background(), p, "default", "web", ""); !errors.Is(err, ErrAppNotFound) {
+		t.Fatalf("acquire on a removed app's new pool: %v; want ErrAppNotFound", err)
+	}
+	if n := len(containers(t, drv)); n != 0 {
+		t.Fatalf("%d containers after the app was removed", n)
+	}
+}
