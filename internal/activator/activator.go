@@ -79,6 +79,8 @@ type Activator struct {
 	retired []*app
 	// live counts instances per namespace (tenancy.go).
 	live nsCounter
+	// removals tracks the containers being removed (reconcile.go).
+	removals removals
 }
 
 // New returns an Activator with no apps.

@@ -295,3 +295,32 @@ func TestAcquireHonoursContext(t *testing.T) {
 		t.Fatalf("Acquire unknown app = %v; want ErrAppNotFound", err)
 	}
 }
+
+// TestListingFromBeforeARemovalAdoptsNothing: a listing taken before an
+// instance's container was removed must not bring the instance back.
+func TestListingFromBeforeARemovalAdoptsNothing(t *testing.T) {
+	act, drv := setup(t)
+	acquire(t, act).Release()
+	listedAt := act.now()
+	sts := containers(t, drv)
+	ap, _ := act.lookup("default", "web")
+	ap.mu.Lock()
+	act.beginRetire(ap, ap.instances[0], "test")
+	ap.mu.Unlock()
+	deadline := time.Now().Add(5 * time.Second)
+	for len(containers(t, drv)) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the retired container was not removed")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	act.Reconcile(sts, listedAt)
+	if v, _ := act.View("default", "web"); len(v.Instances) != 0 {
+		t.Fatalf("a stale listing adopted %+v back", v.Instances)
+	}
+	// A listing taken after the removal ended forgets it.
+	act.Reconcile(nil, act.now().Add(time.Second))
+	if act.removals.has(sts[0].ID) {
+		t.Fatal("the removal is still remembered after a later listing")
+	}
+}

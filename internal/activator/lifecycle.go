@@ -305,7 +305,9 @@ func (a *Activator) logTail(ctx context.Context, containerID string) string {
 // removeLater removes a container in the background.
 func (a *Activator) removeLater(containerID string) {
 	a.wg.Add(1)
+	a.removals.begin(containerID)
 	go func() {
+		defer func() { a.removals.end(containerID, a.now()) }()
 		defer a.wg.Done()
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(a.ctx), 30*time.Second)
 		defer cancel()

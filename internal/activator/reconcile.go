@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/berth-dev/berth/internal/runtime"
@@ -33,6 +34,7 @@ func (a *Activator) ReconcileOnce(ctx context.Context) error {
 //   - a ready instance whose container exited or vanished crashed: it is
 //     forgotten, its container removed, and the next request starts another.
 func (a *Activator) Reconcile(sts []runtime.Status, listedAt time.Time) {
+	a.removals.forget(listedAt)
 	byInstance := make(map[string]runtime.Status, len(sts))
 	for _, st := range sts {
 		// Only instances carry an instance label. Other containers with the
@@ -70,7 +72,11 @@ func (a *Activator) Reconcile(sts []runtime.Status, listedAt time.Time) {
 		ap.mu.Unlock()
 	}
 	for _, st := range byInstance {
-		a.adoptOrRemove(st)
+		// A container being removed, or removed since the listing, is not
+		// adopted back.
+		if !a.removals.has(st.ID) {
+			a.adoptOrRemove(st)
+		}
 	}
 }
 
@@ -158,7 +164,9 @@ func (a *Activator) beginAdopt(ap *app, in *instance, startedAt time.Time) {
 // last error (if it is still the error msg) and then removes the container.
 func (a *Activator) removeWithTail(ap *app, containerID, msg string) {
 	a.wg.Add(1)
+	a.removals.begin(containerID)
 	go func() {
+		defer func() { a.removals.end(containerID, a.now()) }()
 		defer a.wg.Done()
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(a.ctx), 30*time.Second)
 		defer cancel()
@@ -173,4 +181,49 @@ func (a *Activator) removeWithTail(ap *app, containerID, msg string) {
 			a.log.Warn("remove container", "container", containerID, "err", err)
 		}
 	}()
+}
+
+// removals remembers the containers the activator is removing and when each
+// removal ended, so that the reconciler does not adopt back a container it
+// finds in a listing taken before its removal ended (it would wake a
+// container that is gone).
+type removals struct {
+	mu sync.Mutex
+	m  map[string]time.Time // zero: under way
+}
+
+func (r *removals) begin(id string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.m == nil {
+		r.m = map[string]time.Time{}
+	}
+	r.m[id] = time.Time{}
+}
+
+func (r *removals) end(id string, at time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.m[id]; ok {
+		r.m[id] = at
+	}
+}
+
+func (r *removals) has(id string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, ok := r.m[id]
+	return ok
+}
+
+// forget drops the removals that ended before a listing taken at listedAt:
+// that listing cannot hold their containers.
+func (r *removals) forget(listedAt time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for id, at := range r.m {
+		if !at.IsZero() && at.Before(listedAt) {
+			delete(r.m, id)
+		}
+	}
 }
