@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"strings"
+	"time"
 
 	"github.com/berth-dev/berth/internal/runtime"
 	"github.com/berth-dev/berth/internal/store"
@@ -64,19 +65,42 @@ func (p *platform) collectRevisions(ctx context.Context, ns, name string) {
 	p.removeImages(ctx, drop)
 }
 
-// removeImages removes the images Berth built for revs. An image a
-// container still uses (a draining instance) stays, with a log line.
+// removeImages removes the images Berth built for revs, in the background.
+// An image a container still uses (a draining instance, or one whose
+// removal is under way) is tried again with a growing pause, for about half
+// a minute, then left with a log line.
 func (p *platform) removeImages(ctx context.Context, revs []store.Revision) {
 	b, ok := p.driver.(runtime.Builder)
 	if !ok {
 		return
 	}
+	var refs []string
 	for _, r := range revs {
-		if !strings.HasPrefix(r.Image, builtImagePrefix) {
-			continue
-		}
-		if err := b.RemoveImage(ctx, r.Image); err != nil {
-			p.log.Warn("could not remove an old revision's image", "image", r.Image, "revision", r.Number, "err", err)
+		if strings.HasPrefix(r.Image, builtImagePrefix) {
+			refs = append(refs, r.Image)
 		}
 	}
+	if len(refs) == 0 {
+		return
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), imageRemovalTimeout)
+		defer cancel()
+		for _, ref := range refs {
+			err := b.RemoveImage(ctx, ref)
+			for pause := time.Second; err != nil && pause <= imageRemovalTimeout/4; pause *= 2 {
+				select {
+				case <-ctx.Done():
+				case <-time.After(pause):
+				}
+				err = b.RemoveImage(ctx, ref)
+			}
+			if err != nil {
+				p.log.Warn("could not remove an old revision's image", "image", ref, "err", err)
+			}
+		}
+	}()
 }
+
+// imageRemovalTimeout bounds the retries of removeImages.
+const imageRemovalTimeout = 2 * time.Minute

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -58,13 +59,52 @@ func TestCollectKeepsWhatServes(t *testing.T) {
 	if fmt.Sprint(left) != "[1 5 6]" {
 		t.Fatalf("revisions left %v; want [1 5 6] (split, newest idle, serving)", left)
 	}
-	for ref, want := range map[string]bool{
+	want := map[string]bool{
 		"berth.local/default/web:r1": true, "example/web:2": true, "berth.local/default/web:r3": false,
 		"berth.local/default/web:r4": false, "berth.local/default/web:r5": true, "berth.local/default/web:r6": true,
-	} {
-		_, err := drv.ResolveImage(ctx, ref)
-		if has := err == nil; has != want || err != nil && !errors.Is(err, runtime.ErrNotFound) {
-			t.Errorf("image %s present = %v (%v); want %v", ref, has, err, want)
+	}
+	// Images go in the background.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		var wrong []string
+		for ref, w := range want {
+			_, err := drv.ResolveImage(ctx, ref)
+			if has := err == nil; has != w || err != nil && !errors.Is(err, runtime.ErrNotFound) {
+				wrong = append(wrong, fmt.Sprintf("%s present = %v (%v); want %v", ref, has, err, w))
+			}
+		}
+		if len(wrong) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(wrong)
+		}
+	}
+}
+
+// TestImageInUseIsRetried: an image a container still uses (the engine
+// refuses) is removed once the container is gone.
+func TestImageInUseIsRetried(t *testing.T) {
+	drv := fake.New()
+	drv.AddImage("berth.local/default/web:r1", runtime.Image{ID: "sha256:1"})
+	refusals := 2
+	var mu sync.Mutex
+	drv.Fail = func(op, ref string) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if op == "remove image" && refusals > 0 {
+			refusals--
+			return errors.New("conflict: image is being used by a container")
+		}
+		return nil
+	}
+	p := &platform{driver: drv, log: slog.New(slog.DiscardHandler)}
+	p.removeImages(context.Background(), []store.Revision{{Number: 1, Image: "berth.local/default/web:r1"}})
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, err := drv.ResolveImage(context.Background(), "berth.local/default/web:r1"); errors.Is(err, runtime.ErrNotFound) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the image was not removed after the engine stopped refusing")
 		}
 	}
 }
