@@ -92,12 +92,18 @@ func (c *Client) appPath(name string) (string, error) {
 // SetScale overrides an app's scale.min, scale.max or scale.warm without a
 // deploy, and returns the app as it now is.
 func (c *Client) SetScale(ctx context.Context, name string, s Scale) (*App, error) {
+	return c.changeApp(ctx, http.MethodPatch, name, "/scale", s)
+}
+
+// changeApp sends body to one of an app's endpoints (suffix, such as
+// "/scale") and returns the app as it then is.
+func (c *Client) changeApp(ctx context.Context, method, name, suffix string, body any) (*App, error) {
 	p, err := c.appPath(name)
 	if err != nil {
 		return nil, err
 	}
 	var a App
-	if err := c.doJSON(ctx, http.MethodPatch, p+"/scale", s, &a); err != nil {
+	if err := c.doJSON(ctx, method, p+suffix, body, &a); err != nil {
 		return nil, err
 	}
 	return &a, nil
@@ -120,27 +126,11 @@ func (c *Client) Revisions(ctx context.Context, name string) ([]Revision, error)
 // app as it now is. The call returns once every revision given a share has
 // instances that answer.
 func (c *Client) SetTraffic(ctx context.Context, name string, shares []TrafficShare) (*App, error) {
-	p, err := c.appPath(name)
-	if err != nil {
-		return nil, err
-	}
-	var a App
-	if err := c.doJSON(ctx, http.MethodPost, p+"/traffic", Traffic{Traffic: shares}, &a); err != nil {
-		return nil, err
-	}
-	return &a, nil
+	return c.changeApp(ctx, http.MethodPost, name, "/traffic", Traffic{Traffic: shares})
 }
 
 // Rollback makes an earlier revision serve again (0: the newest ready one
 // before the serving one) and returns the app as it now is.
 func (c *Client) Rollback(ctx context.Context, name string, revision int) (*App, error) {
-	p, err := c.appPath(name)
-	if err != nil {
-		return nil, err
-	}
-	var a App
-	if err := c.doJSON(ctx, http.MethodPost, p+"/rollback", Rollback{Revision: revision}, &a); err != nil {
-		return nil, err
-	}
-	return &a, nil
+	return c.changeApp(ctx, http.MethodPost, name, "/rollback", Rollback{Revision: revision})
 }

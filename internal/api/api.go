@@ -171,10 +171,8 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // setScale applies `berth scale` overrides; unknown fields are refused.
 func (s *Server) setScale(w http.ResponseWriter, r *http.Request) {
 	var req client.Scale
-	dec := json.NewDecoder(io.LimitReader(r.Body, 64<<10))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		s.fail(w, fmt.Errorf("%w: body must be JSON like {\"min\": 1, \"max\": 10, \"warm\": 2}: %v", ErrBadRequest, err))
+	if err := decodeJSON(r, &req, `{"min": 1, "max": 10, "warm": 2}`); err != nil {
+		s.fail(w, err)
 		return
 	}
 	if req.Min == nil && req.Max == nil && req.Warm == nil {

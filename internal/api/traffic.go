@@ -1,9 +1,7 @@
 package api
 
 import (
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 
 	"github.com/berth-dev/berth/client"
@@ -16,10 +14,8 @@ const maxShares = 20
 // {"traffic": [{"revision": 3, "percent": 90}, {"revision": 4, "percent": 10}]}.
 func (s *Server) setTraffic(w http.ResponseWriter, r *http.Request) {
 	var req client.Traffic
-	dec := json.NewDecoder(io.LimitReader(r.Body, 64<<10))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		s.fail(w, fmt.Errorf("%w: body must be JSON like {\"traffic\": [{\"revision\": 3, \"percent\": 90}, {\"revision\": 4, \"percent\": 10}]}: %v", ErrBadRequest, err))
+	if err := decodeJSON(r, &req, `{"traffic": [{"revision": 3, "percent": 90}, {"revision": 4, "percent": 10}]}`); err != nil {
+		s.fail(w, err)
 		return
 	}
 	if err := CheckTraffic(req.Traffic); err != nil {
