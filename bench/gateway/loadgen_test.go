@@ -19,6 +19,10 @@ type result struct {
 	p50, p90, p99 time.Duration
 	// mean is h2load's mean time per request (it prints no percentiles).
 	mean time.Duration
+	// requests is how many wrk completed; cpu is the CPU time the proxy's
+	// processes spent per request meanwhile (0 going direct).
+	requests float64
+	cpu      time.Duration
 }
 
 // series holds a target's results over the rounds.
@@ -26,6 +30,7 @@ type series struct{ c32, c1, h2 []result }
 
 var (
 	wrkRPS     = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+	wrkCount   = regexp.MustCompile(`(\d+) requests in `)
 	wrkPct     = regexp.MustCompile(`(?m)^\s+(50|90|99)%\s+([0-9.]+)(us|ms|s)\s*$`)
 	wrkBad     = regexp.MustCompile(`Non-2xx or 3xx responses: (\d+)|Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)`)
 	h2Finished = regexp.MustCompile(`finished in [0-9.]+\w*, ([0-9.]+) req/s`)
@@ -51,6 +56,9 @@ func runWrk(ctx context.Context, b *testing.B, t target, threads, conns int, d t
 		b.Fatalf("wrk %s: no Requests/sec in:\n%s", t.name, out)
 	}
 	r.rps, _ = strconv.ParseFloat(m[1], 64)
+	if m := wrkCount.FindStringSubmatch(out); m != nil {
+		r.requests, _ = strconv.ParseFloat(m[1], 64)
+	}
 	for _, p := range wrkPct.FindAllStringSubmatch(out, -1) {
 		d := parseDur(p[2], p[3])
 		switch p[1] {
@@ -122,8 +130,15 @@ func parseDur(num, unit string) time.Duration {
 	}
 }
 
-// nginxProc is a running nginx: its plain and h2c listeners.
-type nginxProc struct{ http, h2c string }
+// nginxProc is a running nginx: its plain and h2c listeners and its
+// master's process ID.
+type nginxProc struct {
+	http, h2c string
+	pid       int
+}
+
+// workers are nginx's worker processes, which do its work.
+func (p nginxProc) workers() []int { return children(p.pid) }
 
 // nginxConf is a keep-alive reverse proxy to one upstream, as one would put
 // in front of the container by hand: HTTP/1.1 upstream with a pool of idle
@@ -179,6 +194,7 @@ func startNginx(ctx context.Context, b *testing.B, dir, upstream string) nginxPr
 	if err := cmd.Start(); err != nil {
 		b.Fatalf("start nginx: %v", err)
 	}
+	p.pid = cmd.Process.Pid
 	b.Cleanup(func() {
 		cmd.Process.Signal(os.Interrupt) // SIGINT: fast shutdown of master and workers
 		cmd.Wait()
