@@ -60,11 +60,7 @@ func medianOf(rs []result) result {
 		for i, r := range rs {
 			v[i] = f(r)
 		}
-		slices.Sort(v)
-		if len(v)%2 == 1 {
-			return v[len(v)/2]
-		}
-		return (v[len(v)/2-1] + v[len(v)/2]) / 2
+		return median(v)
 	}
 	dur := func(f func(result) time.Duration) time.Duration {
 		return time.Duration(pick(func(r result) float64 { return float64(f(r)) }))
@@ -90,12 +86,17 @@ func pairedRatios(a, b []result) string {
 	if len(v) == 0 {
 		return "n/a"
 	}
-	slices.Sort(v)
-	med := v[len(v)/2]
-	if len(v)%2 == 0 {
-		med = (v[len(v)/2-1] + v[len(v)/2]) / 2
-	}
+	med := median(v) // sorts v
 	return fmt.Sprintf("%.2f× (%.2f–%.2f)", med, v[0], v[len(v)-1])
+}
+
+// median sorts v and returns its median.
+func median(v []float64) float64 {
+	slices.Sort(v)
+	if len(v)%2 == 1 {
+		return v[len(v)/2]
+	}
+	return (v[len(v)/2-1] + v[len(v)/2]) / 2
 }
 
 func ratio(a, b time.Duration) string {

@@ -72,12 +72,8 @@ func (s *Store) SetTraffic(ctx context.Context, ns, name string, n int, shares [
 			numbers = append(numbers, sh.Revision)
 		}
 		for _, num := range numbers {
-			rv := revs.Get(revKey(ns, name, num))
-			if rv == nil {
-				return fmt.Errorf("revision %d of %s/%s: %w", num, ns, name, ErrNotFound)
-			}
-			var rev Revision
-			if err := json.Unmarshal(rv, &rev); err != nil {
+			rev, err := revisionIn(revs, ns, name, num)
+			if err != nil {
 				return err
 			}
 			rev.Status, rev.Error = RevisionReady, ""
@@ -156,15 +152,22 @@ func (s *Store) updateRevision(ctx context.Context, ns, name string, n int, fn f
 	}
 	return s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketRevisions)
-		v := b.Get(revKey(ns, name, n))
-		if v == nil {
-			return fmt.Errorf("revision %d of %s/%s: %w", n, ns, name, ErrNotFound)
-		}
-		var r Revision
-		if err := json.Unmarshal(v, &r); err != nil {
+		r, err := revisionIn(b, ns, name, n)
+		if err != nil {
 			return err
 		}
 		fn(&r)
 		return putJSON(b, revKey(ns, name, n), r)
 	})
+}
+
+// revisionIn reads revision n of ns/name from the revisions bucket.
+func revisionIn(b *bolt.Bucket, ns, name string, n int) (Revision, error) {
+	var r Revision
+	v := b.Get(revKey(ns, name, n))
+	if v == nil {
+		return r, fmt.Errorf("revision %d of %s/%s: %w", n, ns, name, ErrNotFound)
+	}
+	err := json.Unmarshal(v, &r)
+	return r, err
 }

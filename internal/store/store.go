@@ -238,11 +238,9 @@ func (s *Store) Revision(ctx context.Context, ns, name string, n int) (Revision,
 	}
 	var rev Revision
 	err := s.db.View(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bucketRevisions).Get(revKey(ns, name, n))
-		if v == nil {
-			return fmt.Errorf("revision %d of %s/%s: %w", n, ns, name, ErrNotFound)
-		}
-		return json.Unmarshal(v, &rev)
+		var err error
+		rev, err = revisionIn(tx.Bucket(bucketRevisions), ns, name, n)
+		return err
 	})
 	return rev, err
 }
