@@ -154,13 +154,7 @@ func (a *Activator) acquire(ctx context.Context, ap *app, ns, name, key string) 
 			}
 		}
 		if in != nil {
-			now := a.now()
-			in.inflight++
-			in.lastActive, ap.lastActive = now, now
-			lease := &Lease{Addr: in.addr, act: a, app: ap, inst: in}
-			if !in.readyAt.Before(arrival) {
-				lease.ColdStart = in.phases
-			}
+			lease := a.lease(ap, in, arrival)
 			ap.mu.Unlock()
 			return lease, nil
 		}
@@ -204,6 +198,41 @@ func (a *Activator) acquire(ctx context.Context, ap *app, ns, name, key string) 
 		ap.mu.Lock()
 		ap.queued--
 	}
+}
+
+// lease takes a slot of in for a request that arrived at arrival. Callers
+// hold ap.mu.
+func (a *Activator) lease(ap *app, in *instance, arrival time.Time) *Lease {
+	now := a.now()
+	in.inflight++
+	in.lastActive, ap.lastActive = now, now
+	lease := &Lease{Addr: in.addr, act: a, app: ap, inst: in}
+	if !in.readyAt.Before(arrival) {
+		lease.ColdStart = in.phases
+	}
+	return lease
+}
+
+// TryAcquire is Acquire's common case without waiting: a lease on a ready
+// instance of the app's serving revision with a free slot, when there is one
+// now and the request is not tagged (rev is 0 or the serving revision), keyed
+// or split. Otherwise ok is false and nothing changed: Acquire does the rest.
+func (a *Activator) TryAcquire(ns, name string, rev int) (lease *Lease, ok bool) {
+	ap, ok := a.lookup(ns, name)
+	if !ok {
+		return nil, false
+	}
+	arrival := a.now()
+	ap.mu.Lock()
+	defer ap.mu.Unlock()
+	if ap.removed || ap.gone || ap.split != nil || rev > 0 && rev != ap.cfg.Revision {
+		return nil, false
+	}
+	in := ap.pick()
+	if in == nil {
+		return nil, false
+	}
+	return a.lease(ap, in, arrival), true
 }
 
 // pick returns the serving ready instance with a free slot and the fewest

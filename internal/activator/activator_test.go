@@ -324,3 +324,41 @@ func TestListingFromBeforeARemovalAdoptsNothing(t *testing.T) {
 		t.Fatal("the removal is still remembered after a later listing")
 	}
 }
+
+// TryAcquire leases only what Acquire would lease at once, and touches
+// nothing otherwise: no start, no queue, no split, no tag.
+func TestTryAcquireNeverWaitsOrStarts(t *testing.T) {
+	act, drv := setupWith(t, "scale: {concurrency: 1}\nlimits: {idle_timeout: 1m}\n")
+	if l, ok := act.TryAcquire("default", "web", 0); ok || l != nil {
+		t.Fatal("TryAcquire leased with no instance")
+	}
+	if n := len(containers(t, drv)); n != 0 {
+		t.Fatalf("TryAcquire started %d containers", n)
+	}
+	first := acquire(t, act) // starts the instance; its one slot is taken
+	if _, ok := act.TryAcquire("default", "web", 0); ok {
+		t.Fatal("TryAcquire leased a full instance")
+	}
+	first.Release()
+	l, ok := act.TryAcquire("default", "web", 0)
+	if !ok || l.ColdStart != nil || l.Addr != first.Addr {
+		t.Fatalf("TryAcquire on a free warm instance: %+v %v", l, ok)
+	}
+	if v, _ := act.View("default", "web"); v.InFlight != 1 {
+		t.Fatalf("in flight %d with a TryAcquire lease, want 1", v.InFlight)
+	}
+	l.Release()
+	if _, ok := act.TryAcquire("default", "web", 2); ok {
+		t.Fatal("TryAcquire leased for a tagged revision")
+	}
+	if _, ok := act.TryAcquire("default", "other", 0); ok {
+		t.Fatal("TryAcquire leased for an app that does not exist")
+	}
+	v1, v2 := testApp(t, 1, ""), testApp(t, 2, "")
+	if err := act.SetSplit("default", "web", []Share{{App: v1, Percent: 50}, {App: v2, Percent: 50}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := act.TryAcquire("default", "web", 0); ok {
+		t.Fatal("TryAcquire leased for a split app (the split picks)")
+	}
+}

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/berth-dev/berth/internal/activator"
 )
 
 // The fast path serves the plain listener's most common requests — GET,
@@ -70,12 +72,37 @@ type fastConn struct {
 	up       *upConn // the instance's connection, interrupted when the client goes
 	hasByte  bool    // the watch read a byte of the next request
 	byteBuf  [1]byte
+
+	upOut []byte // the request's head for the instance
+	// prefix is what the client sent that the event loop read but did
+	// not serve; the reader returns it first.
+	prefix []byte
+	// lr is a request the event loop began and this connection's
+	// goroutine is to finish; pendingOut, an answer the loop could not
+	// write at once, which the goroutine is to send first.
+	lr         *loopReq
+	pendingOut []byte
+	lc         loopConn // the event loop's state (eventloop.go)
+}
+
+// loopReq is a request the event loop began and handed to the
+// connection's goroutine: admitted (release), leased, sent at sent on up
+// but for rest, and up's answer read as far as up.prefix.
+type loopReq struct {
+	t       *Target
+	release func()
+	lease   *activator.Lease
+	up      *upConn
+	rest    []byte
+	sent    time.Time
+	start   time.Time // for the metrics
 }
 
 const (
 	connActive int32 = iota
 	connIdle
 	connClosed
+	connLoop // the event loop has it; only the loop changes this state
 )
 
 // watchAfter is how long a request runs before the fast path watches its
@@ -104,6 +131,11 @@ func newFastConn(s *Server, nc net.Conn, hl *handoffListener) *fastConn {
 type connReader struct{ c *fastConn }
 
 func (r connReader) Read(p []byte) (int, error) {
+	if len(r.c.prefix) > 0 {
+		n := copy(p, r.c.prefix)
+		r.c.prefix = r.c.prefix[n:]
+		return n, nil
+	}
 	if r.c.hasByte && len(p) > 0 {
 		r.c.hasByte = false
 		p[0] = r.c.byteBuf[0]
@@ -112,19 +144,33 @@ func (r connReader) Read(p []byte) (int, error) {
 	return r.c.nc.Read(p)
 }
 
-// closeIf closes the connection if it is idle, or if all.
+// closeIf closes the connection if it is idle, or if all. The event loop
+// closes those it has.
 func (c *fastConn) closeIf(all bool) {
-	if c.state.CompareAndSwap(connIdle, connClosed) || (all && c.state.Swap(connClosed) != connClosed) {
-		c.nc.Close()
+	for {
+		switch st := c.state.Load(); {
+		case st == connLoop:
+			c.s.loop.requestClose(all)
+			return
+		case st == connIdle || all && st == connActive:
+			if c.state.CompareAndSwap(st, connClosed) {
+				c.nc.Close()
+				return
+			}
+		default:
+			return
+		}
 	}
 }
 
+// serve serves the connection on its goroutine until it closes, goes to
+// net/http, or waits for its next request in the event loop.
 func (c *fastConn) serve() {
 	c.br = fastReaders.Get().(*bufio.Reader)
 	c.br.Reset(connReader{c})
 	c.bw = fastWriters.Get().(*bufio.Writer)
 	c.bw.Reset(c.nc)
-	handedOff := false
+	handedOff, looped := false, false
 	defer func() {
 		// Like net/http, a panic ends the connection, not the server.
 		if err := recover(); err != nil && err != http.ErrAbortHandler {
@@ -132,20 +178,42 @@ func (c *fastConn) serve() {
 			stack = stack[:runtime.Stack(stack, false)]
 			c.s.ErrorLog.Printf("gateway: panic serving %v: %v\n%s", c.nc.RemoteAddr(), err, stack)
 		}
-		if c.timer != nil {
-			c.timer.Stop()
+		if looped {
+			return // put away before the loop took it
 		}
 		if !handedOff {
 			c.nc.Close()
 		}
 		c.s.trackConn(c, false)
-		c.br.Reset(nil)
-		c.bw.Reset(nil)
-		fastReaders.Put(c.br)
-		fastWriters.Put(c.bw)
+		c.putAway()
 	}()
 	wait := c.s.ReadHeaderTimeout
+	if out := c.pendingOut; out != nil {
+		c.pendingOut = nil
+		if _, err := c.nc.Write(out); err != nil || c.req.closeConn {
+			return
+		}
+		wait = c.s.IdleTimeout
+	}
+	if lr := c.lr; lr != nil {
+		c.lr = nil
+		code, keep := c.proxy(lr.t, lr)
+		c.observe(lr.t, code, lr.start)
+		if !c.next(keep) {
+			return
+		}
+		wait = c.s.IdleTimeout
+	}
 	for {
+		if wait == c.s.IdleTimeout && c.toLoop() {
+			looped = true
+			c.putAway()
+			if !c.s.loop.adopt(c) {
+				c.nc.Close()
+				c.s.trackConn(c, false)
+			}
+			return
+		}
 		n, mine, ok := c.readHead(wait)
 		if !ok {
 			return
@@ -160,15 +228,40 @@ func (c *fastConn) serve() {
 			return
 		}
 		c.br.Discard(n)
-		if !keep || c.req.closeConn {
-			c.bw.Flush()
-			return
-		}
-		if c.br.Buffered() == 0 && c.bw.Flush() != nil {
+		if !c.next(keep) {
 			return
 		}
 		wait = c.s.IdleTimeout
 	}
+}
+
+// next ends a request: it reports whether the connection carries another,
+// and sends what is buffered unless the client sent more already.
+func (c *fastConn) next(keep bool) bool {
+	if !keep || c.req.closeConn {
+		c.bw.Flush()
+		return false
+	}
+	return c.br.Buffered() > 0 || c.bw.Flush() == nil
+}
+
+// toLoop reports whether the connection, between requests with nothing
+// buffered, is the event loop's now.
+func (c *fastConn) toLoop() bool {
+	return c.s.loop != nil && c.br.Buffered() == 0 && !c.hasByte && len(c.prefix) == 0 &&
+		c.bw.Buffered() == 0 && !c.s.closing.Load() && c.loopable() && c.state.CompareAndSwap(connActive, connLoop)
+}
+
+// putAway ends the goroutine's use of the connection's buffers and timer.
+func (c *fastConn) putAway() {
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+	c.br.Reset(nil)
+	c.bw.Reset(nil)
+	fastReaders.Put(c.br)
+	fastWriters.Put(c.bw)
+	c.br, c.bw = nil, nil
 }
 
 // headBytes returns the first n buffered bytes: a request head.
@@ -239,8 +332,9 @@ func (c *fastConn) handoff() bool {
 	if c.bw.Flush() != nil {
 		return false
 	}
-	prefix := make([]byte, c.br.Buffered(), c.br.Buffered()+1)
+	prefix := make([]byte, c.br.Buffered(), c.br.Buffered()+1+len(c.prefix))
 	c.br.Read(prefix)
+	prefix, c.prefix = append(prefix, c.prefix...), nil
 	if c.hasByte {
 		prefix = append(prefix, c.byteBuf[0])
 		c.hasByte = false
@@ -255,30 +349,46 @@ func (c *fastConn) handoff() bool {
 // connection cannot carry another request; mine is false when net/http is
 // to serve it (nothing was written then).
 func (c *fastConn) serveRequest() (keep, mine bool) {
-	if string(c.req.host) != c.host {
-		c.host = string(c.req.host)
-	}
-	if string(c.req.path) != c.path {
-		c.path = string(c.req.path)
-	}
-	target, ok := c.g.routes.Load().Match(c.host, c.path)
+	target, ok := c.match()
 	if !ok {
 		c.ew.reset()
 		c.g.noRoute(&c.ew, c.host, c.path)
 		return c.writeErr(), true
 	}
-	if target.Internal || target.Key != nil || target.Protocol == UpstreamH2C {
+	if !fast(target) {
 		return false, false
 	}
 	var start time.Time
 	if c.g.metrics != nil {
 		start = time.Now()
 	}
-	code, keep := c.proxy(target)
-	if c.g.metrics != nil {
-		c.g.observe(target, &statusRecorder{code: code}, start)
-	}
+	code, keep := c.proxy(target, nil)
+	c.observe(target, code, start)
 	return keep, true
+}
+
+// match routes c.req.
+func (c *fastConn) match() (*Target, bool) {
+	if string(c.req.host) != c.host {
+		c.host = string(c.req.host)
+	}
+	if string(c.req.path) != c.path {
+		c.path = string(c.req.path)
+	}
+	return c.g.routes.Load().Match(c.host, c.path)
+}
+
+// fast reports whether the fast path serves t's requests: net/http serves
+// keyed, internal and h2c apps.
+func fast(t *Target) bool {
+	return !t.Internal && t.Key == nil && t.Protocol != UpstreamH2C
+}
+
+// observe records a request that began at start in the metrics.
+func (c *fastConn) observe(t *Target, code int, start time.Time) {
+	if c.g.metrics != nil {
+		c.g.observe(t, &statusRecorder{code: code}, start)
+	}
 }
 
 // arm starts the watch of a request that cancel cancels.

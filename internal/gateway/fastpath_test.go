@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -33,9 +34,13 @@ func serveGateway(t testing.TB, gw *Gateway) *httptest.Server {
 	return serveFast(t, gw)
 }
 
+// lastFast is the Server serveFast made last.
+var lastFast *Server
+
 func serveFast(t testing.TB, gw *Gateway) *httptest.Server {
 	t.Helper()
 	fs := NewServer(gw, slog.New(slog.DiscardHandler))
+	lastFast = fs
 	if fs.gw == nil {
 		t.Fatalf("no fast path (%s=%q)", FastPathEnv, "off")
 	}
@@ -192,7 +197,8 @@ func TestParseResponse(t *testing.T) {
 }
 
 // rawUpstream is an instance that answers each request with a canned
-// answer by path, written as is.
+// answer by path, written as is, and keeps the connection for the next
+// request when the answer's framing allows (keepsConn).
 func rawUpstream(t *testing.T, answers map[string]string) *upstream {
 	return newUpstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a, ok := answers[r.URL.Path]
@@ -206,38 +212,113 @@ func rawUpstream(t *testing.T, answers map[string]string) *upstream {
 			return
 		}
 		defer c.Close()
-		brw.WriteString(a)
-		brw.Flush()
+		for ok {
+			brw.WriteString(a)
+			brw.Flush()
+			if !keepsConn(a) {
+				return
+			}
+			if r, err = http.ReadRequest(brw.Reader); err != nil {
+				return
+			}
+			a, ok = answers[r.URL.Path]
+		}
 	}))
 }
 
-// roundTrip sends raw on a new connection to srv and reads n answers.
-func roundTrip(t *testing.T, srv *httptest.Server, raw string, method string, n int) []*http.Response {
+// keepsConn reports whether a canned answer ends where its framing says
+// (a whole length, a last chunk, or none), so that the connection can carry
+// another.
+func keepsConn(a string) bool {
+	i := strings.Index(a, "\r\n\r\n")
+	if i < 0 || !strings.HasPrefix(a, "HTTP/1.1 ") || strings.Contains(a[:i], "Connection: close") {
+		return false
+	}
+	head, body := a[:i], a[i+4:]
+	if strings.HasPrefix(a, "HTTP/1.1 1") { // an interim answer: look at the final one
+		return keepsConn(body)
+	}
+	if strings.HasPrefix(a, "HTTP/1.1 204") || strings.HasPrefix(a, "HTTP/1.1 304") {
+		return body == ""
+	}
+	if strings.Contains(head, "Transfer-Encoding: chunked") {
+		return strings.HasSuffix(body, "\r\n\r\n")
+	}
+	_, n, ok := strings.Cut(head, "Content-Length: ")
+	if !ok {
+		return false
+	}
+	n, _, _ = strings.Cut(n, "\r\n")
+	return n == strconv.Itoa(len(body))
+}
+
+// testConn is a client's connection to a gateway.
+type testConn struct {
+	t  *testing.T
+	c  net.Conn
+	br *bufio.Reader
+}
+
+func dialTest(t *testing.T, srv *httptest.Server) *testConn {
 	t.Helper()
 	c, err := net.Dial("tcp", srv.Listener.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := io.WriteString(c, raw); err != nil {
-		t.Fatal(err)
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	return &testConn{t: t, c: c, br: bufio.NewReader(c)}
+}
+
+// read reads an answer to a request with method, its body in full.
+func (tc *testConn) read(method string) *http.Response {
+	tc.t.Helper()
+	resp, err := http.ReadResponse(tc.br, &http.Request{Method: method})
+	if err != nil {
+		tc.t.Fatalf("answer to %s: %v", method, err)
 	}
-	br := bufio.NewReader(c)
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		tc.t.Fatalf("answer to %s: body: %v", method, err)
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	return resp
+}
+
+// do sends a request to web.localhost with extra head lines and returns
+// its final answer and body.
+func (tc *testConn) do(method, path, extra string) (*http.Response, string) {
+	tc.t.Helper()
+	fmt.Fprintf(tc.c, "%s %s HTTP/1.1\r\nHost: web.localhost\r\n%s\r\n", method, path, extra)
+	resp := tc.read(method)
+	for resp.StatusCode < 200 { // interim answers
+		resp = tc.read(method)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+// roundTrip sends raw on a new connection to srv and reads n answers.
+func roundTrip(t *testing.T, srv *httptest.Server, raw string, method string, n int) []*http.Response {
+	t.Helper()
+	tc := dialTest(t, srv)
+	io.WriteString(tc.c, raw)
 	var out []*http.Response
 	for range n {
-		resp, err := http.ReadResponse(br, &http.Request{Method: method})
-		if err != nil {
-			t.Fatalf("answer %d to %q: %v", len(out)+1, raw, err)
-		}
-		body, err := io.ReadAll(resp.Body)
-		if err != nil {
-			t.Fatalf("answer %d to %q: body: %v", len(out)+1, raw, err)
-		}
-		resp.Body = io.NopCloser(bytes.NewReader(body))
-		out = append(out, resp)
+		out = append(out, tc.read(method))
 	}
 	return out
+}
+
+// secondAnswer sends a GET /length on a new connection to srv, waits for its
+// answer, then sends raw on the same connection and returns its answer.
+func secondAnswer(t *testing.T, srv *httptest.Server, raw, method string) *http.Response {
+	t.Helper()
+	tc := dialTest(t, srv)
+	tc.do("GET", "/length", "")
+	time.Sleep(5 * time.Millisecond) // the connection is the loop's
+	io.WriteString(tc.c, raw)
+	return tc.read(method)
 }
 
 // describe is what a client can tell of an answer, Date aside.
@@ -277,6 +358,7 @@ func TestFastPathAnswersLikeTheHandler(t *testing.T) {
 	slow, _ := gatewayTo(t, u, "")
 	fastInTests = true
 	fast, _ := gatewayTo(t, u, "")
+	fastSrv := lastFast
 	fastInTests = false
 	for _, srv := range []*httptest.Server{slow, fast} { // start the instances
 		roundTrip(t, srv, "GET /length HTTP/1.1\r\nHost: web.localhost\r\n\r\n", "GET", 1)
@@ -291,6 +373,14 @@ func TestFastPathAnswersLikeTheHandler(t *testing.T) {
 		if got := describe(roundTrip(t, fast, raw, c.method, 1)[0]); got != want {
 			t.Errorf("%s %s:\nfast path: %s\nhandler:   %s", c.method, c.path, got, want)
 		}
+		// The same as a connection's second request, which the event
+		// loop takes.
+		if got := describe(secondAnswer(t, fast, raw, c.method)); got != want {
+			t.Errorf("%s %s, second on a connection:\nfast path: %s\nhandler:   %s", c.method, c.path, got, want)
+		}
+	}
+	if loop := fastSrv.loop; loop != nil && loop.served.Load() < 5 {
+		t.Errorf("the event loop answered %d of the second requests", loop.served.Load())
 	}
 	// No route: the same problem; a client that asks to close gets
 	// Connection: close.
@@ -497,8 +587,16 @@ func TestFastPathStreamsLargeBodies(t *testing.T) {
 }
 
 // TestFastPathClientGoesAway cancels the request at the instance when the
-// client leaves while waiting, as net/http's server does.
+// client leaves while waiting, as net/http's server does: on a connection's
+// first request (its goroutine's) and on a later one (the event loop's, which
+// hands it to the goroutine once it is slow).
 func TestFastPathClientGoesAway(t *testing.T) {
+	for _, kept := range []bool{false, true} {
+		t.Run(fmt.Sprint("kept=", kept), func(t *testing.T) { clientGoesAway(t, kept) })
+	}
+}
+
+func clientGoesAway(t *testing.T, kept bool) {
 	cancelled := make(chan struct{})
 	var started atomic.Bool
 	u := newUpstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -516,17 +614,21 @@ func TestFastPathClientGoesAway(t *testing.T) {
 	srv, _ := gatewayTo(t, u, "")
 	fastInTests = false
 	get(t, srv, http.MethodGet, "/", nil) // the instance is up
-	c, err := net.Dial("tcp", srv.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
+	c := dialTest(t, srv)
+	if kept {
+		c.do("GET", "/", "")
+		c.do("GET", "/", "")
+		if loop := lastFast.loop; loop != nil && loop.served.Load() == 0 {
+			t.Fatal("the event loop did not take the connection")
+		}
 	}
-	io.WriteString(c, "GET /hold HTTP/1.1\r\nHost: web.localhost\r\n\r\n")
+	io.WriteString(c.c, "GET /hold HTTP/1.1\r\nHost: web.localhost\r\n\r\n")
 	for deadline := time.Now().Add(5 * time.Second); !started.Load(); time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("the request did not reach the instance")
 		}
 	}
-	c.Close()
+	c.c.Close()
 	select {
 	case <-cancelled:
 	case <-time.After(5 * time.Second):

@@ -44,25 +44,38 @@ func (c *fastConn) acquire(ctx context.Context, t *Target) (*activator.Lease, er
 
 // proxy serves c.req for t. code is the status for the metrics (200 when
 // nothing was written, as with ServeHTTP's statusRecorder); keep is false
-// when the connection must close.
-func (c *fastConn) proxy(t *Target) (code int, keep bool) {
+// when the connection must close. lr, if not nil, is the request as far as
+// the event loop took it: admitted, leased and sent.
+func (c *fastConn) proxy(t *Target, lr *loopReq) (code int, keep bool) {
 	g := c.g
 	c.ew.reset()
-	release, ok := g.admit(&c.ew, t)
-	if !ok {
-		return c.ew.code, c.writeErr()
+	var release func()
+	if lr != nil {
+		release = lr.release
+	} else {
+		var ok bool
+		if release, ok = g.admit(&c.ew, t); !ok {
+			return c.ew.code, c.writeErr()
+		}
 	}
 	defer release()
-	ctx, cancel := context.WithTimeout(context.Background(), t.RequestTimeout)
+	began := time.Now()
+	if lr != nil {
+		began = lr.sent
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), began.Add(t.RequestTimeout))
 	defer cancel()
 	c.arm(cancel)
-	lease, err := c.acquire(ctx, t)
-	if err != nil {
+	var lease *activator.Lease
+	var err error
+	if lr != nil {
+		lease = lr.lease
+	} else if lease, err = c.acquire(ctx, t); err != nil {
 		g.acquireError(&c.ew, clientReq(c.disarm()), t, err)
 		return c.errCode(), c.writeErr()
 	}
 	defer lease.Release()
-	up, err := c.exchange(ctx, lease.Addr)
+	up, err := c.exchange(ctx, lease.Addr, lr)
 	var op *net.OpError
 	if err != nil && errors.As(err, &op) && op.Op == "dial" && ctx.Err() == nil {
 		lease.Unreachable(err)
@@ -76,7 +89,7 @@ func (c *fastConn) proxy(t *Target) (code int, keep bool) {
 			}
 			defer next.Release()
 			lease = next
-			up, err = c.exchange(ctx, lease.Addr)
+			up, err = c.exchange(ctx, lease.Addr, nil)
 		}
 	}
 	if err != nil {
@@ -104,18 +117,33 @@ func (c *fastConn) errCode() int {
 // exchange sends c.req to the instance at addr and reads its answer's head
 // into c.resp, passing interim (1xx) answers on. Like directTransport it
 // sends the request again on a new connection when a reused one failed
-// before any byte of the answer came back.
-func (c *fastConn) exchange(ctx context.Context, addr string) (*upConn, error) {
+// before any byte of the answer came back. With lr the first try goes on
+// where the event loop left it.
+func (c *fastConn) exchange(ctx context.Context, addr string, lr *loopReq) (*upConn, error) {
 	dt := c.s.dt
 	for {
-		up, reused, err := dt.get(ctx, addr)
-		if err != nil {
+		var up *upConn
+		var reused, fromLoop bool
+		var err error
+		if lr != nil && lr.up != nil {
+			up, reused, fromLoop = lr.up, true, true
+			lr.up = nil
+		} else if up, reused, err = dt.get(ctx, addr); err != nil {
 			return nil, err
 		}
 		dl, _ := ctx.Deadline()
 		c.setUp(up, dl)
-		up.nread = 0
-		if err = c.writeRequest(up); err == nil {
+		if fromLoop {
+			// The loop sent the request but lr.rest, and read up.prefix.
+			up.nread = int64(len(up.prefix))
+			if len(lr.rest) > 0 {
+				_, err = up.Conn.Write(lr.rest)
+			}
+		} else {
+			up.nread = 0
+			err = c.writeRequest(up)
+		}
+		if err == nil {
 			err = c.readAnswerHead(up)
 		}
 		if err == nil {
@@ -141,17 +169,19 @@ func (c *fastConn) exchange(ctx context.Context, addr string) (*upConn, error) {
 // writeRequest writes c.req's head to up with X-Forwarded-For, -Host and
 // -Proto, as ProxyRequest.SetXForwarded sets them.
 func (c *fastConn) writeRequest(up *upConn) error {
-	w := up.bw
-	w.Write(c.req.out)
+	c.upOut = c.appendRequest(c.upOut[:0])
+	_, err := up.Conn.Write(c.upOut)
+	return err
+}
+
+// appendRequest appends c.req's head for the instance to b.
+func (c *fastConn) appendRequest(b []byte) []byte {
+	b = append(b, c.req.out...)
 	if c.clientIP != "" {
-		w.WriteString("X-Forwarded-For: ")
-		w.WriteString(c.clientIP)
-		w.WriteString("\r\n")
+		b = append(append(append(b, "X-Forwarded-For: "...), c.clientIP...), "\r\n"...)
 	}
-	w.WriteString("X-Forwarded-Host: ")
-	w.Write(c.req.host)
-	w.WriteString("\r\nX-Forwarded-Proto: http\r\n\r\n")
-	return w.Flush()
+	b = append(append(b, "X-Forwarded-Host: "...), c.req.host...)
+	return append(b, "\r\nX-Forwarded-Proto: http\r\n\r\n"...)
 }
 
 // readAnswerHead reads the answer's head into c.resp. Interim answers (103
@@ -186,24 +216,7 @@ func (c *fastConn) readAnswerHead(up *upConn) error {
 // request. keep is false when the client's connection must close.
 func (c *fastConn) relay(up *upConn, cold []activator.Phase) (keep bool) {
 	r := &c.resp
-	noBody := c.req.method == http.MethodHead || r.code == http.StatusNoContent || r.code == http.StatusNotModified
-	b := append(appendStatusLine(c.out[:0], r.code), r.lines...)
-	if !r.hasDate {
-		b = append(b, dateHeader()...)
-	}
-	if cold != nil {
-		b = append(append(append(b, ColdStartHeader+": "...), activator.FormatPhases(cold)...), "\r\n"...)
-	}
-	untilEOF := !noBody && !r.chunked && r.contentLength < 0
-	if !noBody && (r.chunked || untilEOF) {
-		// An answer of unknown length goes on chunked, as net/http's
-		// server sends it, so that the client's connection stays open.
-		b = append(b, "Transfer-Encoding: chunked\r\n"...)
-	}
-	if c.req.closeConn {
-		b = append(b, "Connection: close\r\n"...)
-	}
-	c.out, c.headPending, c.needType = b, true, !noBody && !r.hasType
+	noBody, untilEOF := c.answerHead(cold)
 	var err error
 	switch {
 	case noBody:
@@ -226,6 +239,32 @@ func (c *fastConn) relay(up *upConn, cold []activator.Phase) (keep bool) {
 	return err == nil && !gone
 }
 
+// answerHead puts the head of the answer in c.resp for the client in c.out,
+// all but a sniffed Content-Type and the final CRLF (finishHead). noBody: the
+// answer has none; untilEOF: its body lasts until the instance closes.
+func (c *fastConn) answerHead(cold []activator.Phase) (noBody, untilEOF bool) {
+	r := &c.resp
+	noBody = c.req.method == http.MethodHead || r.code == http.StatusNoContent || r.code == http.StatusNotModified
+	b := append(appendStatusLine(c.out[:0], r.code), r.lines...)
+	if !r.hasDate {
+		b = append(b, dateHeader()...)
+	}
+	if cold != nil {
+		b = append(append(append(b, ColdStartHeader+": "...), activator.FormatPhases(cold)...), "\r\n"...)
+	}
+	untilEOF = !noBody && !r.chunked && r.contentLength < 0
+	if !noBody && (r.chunked || untilEOF) {
+		// An answer of unknown length goes on chunked, as net/http's
+		// server sends it, so that the client's connection stays open.
+		b = append(b, "Transfer-Encoding: chunked\r\n"...)
+	}
+	if c.req.closeConn {
+		b = append(b, "Connection: close\r\n"...)
+	}
+	c.out, c.headPending, c.needType = b, true, !noBody && !r.hasType
+	return noBody, untilEOF
+}
+
 // appendStatusLine appends the status line net/http's server writes for
 // code (its own reason phrase, not the instance's).
 func appendStatusLine(b []byte, code int) []byte {
@@ -245,13 +284,19 @@ func (c *fastConn) sendHead(sample []byte) error {
 	if !c.headPending {
 		return nil
 	}
+	c.finishHead(sample)
+	_, err := c.bw.Write(c.out)
+	return err
+}
+
+// finishHead ends the head in c.out, with the Content-Type net/http's
+// server would sniff from sample if the instance sent none.
+func (c *fastConn) finishHead(sample []byte) {
 	c.headPending = false
 	if c.needType && len(sample) > 0 {
 		c.out = append(append(append(c.out, "Content-Type: "...), http.DetectContentType(sample)...), "\r\n"...)
 	}
 	c.out = append(c.out, "\r\n"...)
-	_, err := c.bw.Write(c.out)
-	return err
 }
 
 // beforeWait sends what the client has not yet got before the proxy waits

@@ -37,9 +37,16 @@ type Acquirer interface {
 	Acquire(ctx context.Context, ns, name string, rev int, key string) (*activator.Lease, error)
 }
 
+// TryAcquirer is an Acquirer that can also lease a slot without waiting
+// (activator.Activator.TryAcquire); the event loop serves only its apps.
+type TryAcquirer interface {
+	TryAcquire(ns, name string, rev int) (*activator.Lease, bool)
+}
+
 // Gateway is an http.Handler.
 type Gateway struct {
 	act    Acquirer
+	try    TryAcquirer // act, if it is one
 	log    *slog.Logger
 	routes atomic.Pointer[Table]
 	// proxy speaks HTTP/1.1 to instances, h2cProxy HTTP/2 with prior knowledge.
@@ -55,6 +62,7 @@ type Gateway struct {
 // New returns a gateway with an empty routing table. m may be nil.
 func New(act Acquirer, log *slog.Logger, m *metrics.Set) *Gateway {
 	g := &Gateway{act: act, log: log, metrics: m}
+	g.try, _ = act.(TryAcquirer)
 	g.routes.Store(NewTable(nil))
 	g.proxy = g.newProxy(&directTransport{
 		next:        newTransport(false),

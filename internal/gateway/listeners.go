@@ -25,6 +25,10 @@ const (
 // net/http alone (see fastpath.go).
 const FastPathEnv = "BERTH_GATEWAY_FASTPATH"
 
+// EventLoopEnv, set to "off", keeps the fast path's connections on their
+// goroutines between requests (see eventloop.go).
+const EventLoopEnv = "BERTH_GATEWAY_EVENTLOOP"
+
 // Server is the plain listener's server: net/http's, with the gateway's
 // fast path in front of it for plain HTTP/1.1 requests (fastpath.go).
 // Everything else — h2c, upgrades, bodies, anything unusual — is handed to
@@ -32,8 +36,9 @@ const FastPathEnv = "BERTH_GATEWAY_FASTPATH"
 // connection as the client sent it.
 type Server struct {
 	*http.Server
-	gw *Gateway // nil: no fast path
-	dt *directTransport
+	gw   *Gateway // nil: no fast path
+	dt   *directTransport
+	loop *eventLoop // nil: none (eventloop.go)
 
 	closing atomic.Bool
 	mu      sync.Mutex
@@ -59,6 +64,9 @@ func NewServer(h http.Handler, log *slog.Logger) *Server {
 	}}
 	if g, ok := h.(*Gateway); ok && os.Getenv(FastPathEnv) != "off" {
 		s.gw, s.dt = g, g.proxy.Transport.(*directTransport)
+		if os.Getenv(EventLoopEnv) != "off" {
+			s.loop = newEventLoop(s, log)
+		}
 	}
 	return s
 }

@@ -57,9 +57,21 @@ type upConn struct {
 	addr      string
 	nread     int64 // bytes read since the last request was written
 	idleSince time.Time
+	// prefix is what the event loop read of an answer it handed to the
+	// connection's goroutine (counted in nread already); fd is the socket,
+	// once the loop has used it, and inLoop whether it is in the loop's
+	// epoll set.
+	prefix []byte
+	fd     int
+	inLoop bool
 }
 
 func (c *upConn) Read(p []byte) (int, error) {
+	if len(c.prefix) > 0 {
+		n := copy(p, c.prefix)
+		c.prefix = c.prefix[n:]
+		return n, nil
+	}
 	n, err := c.Conn.Read(p)
 	c.nread += int64(n)
 	return n, err
@@ -183,21 +195,8 @@ func (b *upBody) Close() error {
 // get returns an idle connection to addr, or dials a new one. A dial error
 // is the dialer's *net.OpError (Op "dial"), as with http.Transport.
 func (t *directTransport) get(ctx context.Context, addr string) (*upConn, bool, error) {
-	if v, ok := t.pools.Load(addr); ok {
-		p := v.(*connPool)
-		now := time.Now()
-		p.mu.Lock()
-		for n := len(p.idle); n > 0; n = len(p.idle) {
-			c := p.idle[n-1]
-			p.idle[n-1] = nil
-			p.idle = p.idle[:n-1]
-			if now.Sub(c.idleSince) < t.idleTimeout {
-				p.mu.Unlock()
-				return c, true, nil
-			}
-			c.Close()
-		}
-		p.mu.Unlock()
+	if c := t.idleConn(addr); c != nil {
+		return c, true, nil
 	}
 	nc, err := t.dial(ctx, "tcp", addr)
 	if err != nil {
@@ -207,6 +206,29 @@ func (t *directTransport) get(ctx context.Context, addr string) (*upConn, bool, 
 	c.br = bufio.NewReaderSize(c, 4<<10)
 	c.bw = bufio.NewWriterSize(nc, 4<<10)
 	return c, false, nil
+}
+
+// idleConn takes an idle connection to addr from the pool; nil if there is
+// none.
+func (t *directTransport) idleConn(addr string) *upConn {
+	v, ok := t.pools.Load(addr)
+	if !ok {
+		return nil
+	}
+	p := v.(*connPool)
+	now := time.Now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for n := len(p.idle); n > 0; n = len(p.idle) {
+		c := p.idle[n-1]
+		p.idle[n-1] = nil
+		p.idle = p.idle[:n-1]
+		if now.Sub(c.idleSince) < t.idleTimeout {
+			return c
+		}
+		c.Close()
+	}
+	return nil
 }
 
 // dropIdle closes the idle connections to addr.
