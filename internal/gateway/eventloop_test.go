@@ -166,10 +166,36 @@ func TestEventLoopShutdown(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Shutdown did not return")
 	}
-	fs.loop.mu.Lock()
-	shut := fs.loop.shut
-	fs.loop.mu.Unlock()
-	if !shut {
-		t.Fatal("the event loop did not stop")
+	loopStops(t, fs)
+}
+
+// loopStops waits for the event loop of s, closing, to stop.
+func loopStops(t *testing.T, s *Server) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		s.loop.mu.Lock()
+		shut := s.loop.shut
+		s.loop.mu.Unlock()
+		if shut {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the event loop did not stop")
+		}
 	}
+}
+
+// TestEventLoopStopsWithoutConnections: a loop that never had a connection
+// stops too when its server shuts down.
+func TestEventLoopStopsWithoutConnections(t *testing.T) {
+	u := newUpstream(t, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	fastInTests = true
+	gatewayTo(t, u, "")
+	fastInTests = false
+	fs := lastFast
+	time.Sleep(20 * time.Millisecond) // the loop parks with nothing to wait for
+	if err := fs.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	loopStops(t, fs)
 }

@@ -106,6 +106,9 @@ func (s *Server) Close() error {
 // or all. It returns how many are left.
 func (s *Server) closeConns(all bool) int {
 	s.closing.Store(true)
+	if s.loop != nil {
+		s.loop.requestClose(all) // it closes its own, and stops when it has none
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for c := range s.conns {
