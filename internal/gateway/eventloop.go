@@ -228,11 +228,10 @@ func (l *eventLoop) ready() int {
 }
 
 // poll returns the number of ready events in l.evs, parking in Go's
-// netpoller until there are some, or until the next scan or sweep.
+// netpoller until there are some, or until the next scan or sweep. (RawConn
+// Read looks before it parks: that look is the loop's one epoll_wait when
+// events are waiting.)
 func (l *eventLoop) poll() int {
-	if n := l.ready(); n > 0 {
-		return n
-	}
 	var d time.Time
 	switch {
 	case len(l.ups) > 0:
