@@ -24,7 +24,8 @@ import (
 // watches the epoll descriptor, when nothing is ready — reads a request once
 // the client has sent it, and sends it on and the answer back with one
 // system call each. Go's netpoller instead tries every read before it waits
-// (a read that returns EAGAIN per wait, two per request) and parks and wakes
+// (a read that returns EAGAIN per wait: three reads a request where nginx
+// makes two) and parks and wakes
 // a goroutine per wait; on this kind of machine a system call costs more
 // than the rest (docs/benchmarks.md).
 //
@@ -43,7 +44,7 @@ const (
 	loopHeadMax   = 8 << 10
 )
 
-var loopAnswers = sync.Pool{New: func() any { return make([]byte, loopAnswerMax) }}
+var loopAnswers = sync.Pool{New: func() any { b := make([]byte, loopAnswerMax); return &b }}
 
 type eventLoop struct {
 	s    *Server
@@ -83,6 +84,15 @@ type loopConn struct {
 	lr       loopReq // the request out, if lr.up is not nil
 	ans      []byte  // the answer so far
 	nans     int
+	ansBuf   *[]byte // ans's, from loopAnswers
+}
+
+// dropAnswer lets go of the answer's buffer, to the pool if reuse.
+func (lc *loopConn) dropAnswer(reuse bool) {
+	if reuse && lc.ansBuf != nil {
+		loopAnswers.Put(lc.ansBuf)
+	}
+	lc.ans, lc.nans, lc.ansBuf = nil, 0, nil
 }
 
 func newEventLoop(s *Server, log *slog.Logger) *eventLoop {
@@ -481,7 +491,8 @@ func (l *eventLoop) register(up *upConn) bool {
 func (l *eventLoop) readAnswer(c *fastConn) {
 	lc := &c.lc
 	if lc.ans == nil {
-		lc.ans = loopAnswers.Get().([]byte)
+		lc.ansBuf = loopAnswers.Get().(*[]byte)
+		lc.ans = *lc.ansBuf
 	}
 	for lc.nans < len(lc.ans) {
 		m, err := unix.Read(lc.lr.up.fd, lc.ans[lc.nans:])
@@ -542,8 +553,7 @@ func (l *eventLoop) answer(c *fastConn) {
 	} else {
 		lr.up.Close()
 	}
-	loopAnswers.Put(lc.ans)
-	lc.ans, lc.nans = nil, 0
+	lc.dropAnswer(true)
 	lr.lease.Release()
 	lr.release()
 	c.observe(lr.t, c.resp.code, lr.start)
@@ -607,11 +617,9 @@ func (l *eventLoop) handOver(c *fastConn) {
 	lc.lr = loopReq{}
 	delete(l.ups, lr.up.fd)
 	if lc.nans > 0 {
-		lr.up.prefix = lc.ans[:lc.nans] // the pool gets another
-	} else if lc.ans != nil {
-		loopAnswers.Put(lc.ans)
+		lr.up.prefix = lc.ans[:lc.nans]
 	}
-	lc.ans, lc.nans = nil, 0
+	lc.dropAnswer(lc.nans == 0) // the prefix keeps the buffer; the pool gets another
 	c.lr = &lr
 	l.toGoroutine(c, lc.buf[lc.reqLen:lc.n])
 }
@@ -638,10 +646,7 @@ func (l *eventLoop) close(c *fastConn) {
 		lr.lease.Release()
 		lr.release()
 	}
-	if lc.ans != nil {
-		loopAnswers.Put(lc.ans)
-		lc.ans, lc.nans = nil, 0
-	}
+	lc.dropAnswer(true)
 	delete(l.conns, lc.fd)
 	c.state.Store(connClosed)
 	c.nc.Close()
