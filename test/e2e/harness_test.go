@@ -230,10 +230,23 @@ func removeOwned(t *testing.T, dc *dockerclient.Client, owner string) {
 func newPlatform(t *testing.T, extra ...string) (*berthServer, *dockerclient.Client) {
 	t.Helper()
 	dc := dockerClient(t)
-	s := startServer(t, t.TempDir(), extra...)
-	owner := s.info.Owner
-	t.Cleanup(func() { removeOwned(t, dc, owner) })
-	return s, dc
+	return startOwned(t, dc, t.TempDir(), extra...), dc
+}
+
+// startOwned starts a server in dir and registers the removal of its
+// containers first, so that it runs after the server has stopped: a server
+// still running would replace what the clean-up removes.
+func startOwned(t *testing.T, dc *dockerclient.Client, dir string, extra ...string) *berthServer {
+	t.Helper()
+	var owner string
+	t.Cleanup(func() {
+		if owner != "" {
+			removeOwned(t, dc, owner)
+		}
+	})
+	s := startServer(t, dir, extra...)
+	owner = s.info.Owner
+	return s
 }
 
 // appDir returns a deployable directory: the test app, its Dockerfile and

@@ -93,8 +93,7 @@ func TestJobsParallelism(t *testing.T) {
 // with backoff, then marked failed; --wait exits with its exit code.
 func TestJobRetriedThenFailed(t *testing.T) {
 	dc := dockerClient(t)
-	s := startServer(t, t.TempDir(), "--job-retry-backoff", "200ms")
-	t.Cleanup(func() { removeOwned(t, dc, s.info.Owner) })
+	s := startOwned(t, dc, t.TempDir(), "--job-retry-backoff", "200ms")
 	s.deployJob(t, "flaky", "retries: 2\nargs: [job, env=STAGE, exit=7]\nenv: {STAGE: test}\n")
 
 	out, errOut, code := s.berth("jobs", "run", "flaky", "--wait", "--env", "STAGE=e2e")
@@ -184,9 +183,8 @@ func TestJobTimeoutAndCancel(t *testing.T) {
 func TestJobsSurviveKill9(t *testing.T) {
 	dc := dockerClient(t)
 	dir := t.TempDir()
-	s := startServer(t, dir)
+	s := startOwned(t, dc, dir)
 	owner := s.info.Owner
-	t.Cleanup(func() { removeOwned(t, dc, owner) })
 	s.deployJob(t, "work", "parallelism: 4\nargs: [job]\n")
 	c := s.api(t)
 	var ids []string
