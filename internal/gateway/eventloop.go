@@ -274,6 +274,13 @@ func (l *eventLoop) stop() bool {
 	return true
 }
 
+// stopped reports whether the loop has stopped.
+func (l *eventLoop) stopped() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.shut
+}
+
 func (l *eventLoop) event(fd int) {
 	defer func() {
 		// Like net/http, a panic ends the connection, not the server.
@@ -406,12 +413,8 @@ func (l *eventLoop) start(c *fastConn, n int) bool {
 	lc := &c.lc
 	buffered := lc.buf[:lc.n]
 	t, ok := c.match()
-	if !ok || !fast(t) {
-		l.toGoroutine(c, buffered)
-		return false
-	}
-	if c.g.try == nil {
-		l.toGoroutine(c, buffered)
+	if !ok || !fast(t) || c.g.try == nil {
+		l.toGoroutine(c, buffered) // a 404, net/http's, or no TryAcquirer
 		return false
 	}
 	c.ew.reset()

@@ -19,3 +19,5 @@ func (l *eventLoop) adopt(*fastConn) bool { return false }
 func (l *eventLoop) requestClose(bool) {}
 
 func (c *fastConn) loopable() bool { return false }
+
+func (l *eventLoop) stopped() bool { return true }

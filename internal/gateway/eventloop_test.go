@@ -50,7 +50,7 @@ func TestEventLoopServesKeptConnections(t *testing.T) {
 	if loop == nil {
 		t.Fatal("no event loop")
 	}
-	c := dialTest(t, srv)
+	c := dialTest(t, srv.Listener.Addr().String())
 	plain := func(i int) {
 		t.Helper()
 		path := fmt.Sprintf("/p%d", i)
@@ -105,7 +105,7 @@ func TestEventLoopServesKeptConnections(t *testing.T) {
 		t.Fatalf("after Connection: close the gateway kept the connection: %v", err)
 	}
 	// A body goes to net/http, which keeps the connection.
-	c = dialTest(t, srv)
+	c = dialTest(t, srv.Listener.Addr().String())
 	plain(1)
 	plain(2)
 	fmt.Fprintf(c.c, "POST /body HTTP/1.1\r\nHost: web.localhost\r\nContent-Length: 2\r\n\r\nhi")
@@ -117,72 +117,6 @@ func TestEventLoopServesKeptConnections(t *testing.T) {
 		t.Fatalf("POST after the loop's requests: %q", b)
 	}
 	plain(3)
-}
-
-// TestEventLoopShutdown: Shutdown closes the loop's idle connections,
-// lets a request it has out finish, and the loop stops.
-func TestEventLoopShutdown(t *testing.T) {
-	release := make(chan struct{})
-	u := newUpstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/wait" {
-			<-release
-		}
-		io.WriteString(w, r.URL.Path)
-	}))
-	fastInTests = true
-	srv, _ := gatewayTo(t, u, "")
-	fastInTests = false
-	fs := lastFast
-	idle := dialTest(t, srv)
-	idle.do("GET", "/", "")
-	idle.do("GET", "/", "")
-	busy := dialTest(t, srv)
-	busy.do("GET", "/", "")
-	fmt.Fprintf(busy.c, "GET /wait HTTP/1.1\r\nHost: web.localhost\r\n\r\n")
-	time.Sleep(50 * time.Millisecond)
-	done := make(chan error, 1)
-	go func() { done <- fs.Shutdown(context.Background()) }()
-	if _, err := idle.br.ReadByte(); err != io.EOF {
-		t.Fatalf("an idle connection of the loop was not closed: %v", err)
-	}
-	select {
-	case err := <-done:
-		t.Fatalf("Shutdown returned with a request out: %v", err)
-	case <-time.After(50 * time.Millisecond):
-	}
-	close(release)
-	resp, err := http.ReadResponse(busy.br, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if b, _ := io.ReadAll(resp.Body); string(b) != "/wait" {
-		t.Fatalf("the request out during Shutdown: %q", b)
-	}
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("Shutdown did not return")
-	}
-	loopStops(t, fs)
-}
-
-// loopStops waits for the event loop of s, closing, to stop.
-func loopStops(t *testing.T, s *Server) {
-	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		s.loop.mu.Lock()
-		shut := s.loop.shut
-		s.loop.mu.Unlock()
-		if shut {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the event loop did not stop")
-		}
-	}
 }
 
 // TestEventLoopStopsWithoutConnections: a loop that never had a connection

@@ -259,9 +259,9 @@ type testConn struct {
 	br *bufio.Reader
 }
 
-func dialTest(t *testing.T, srv *httptest.Server) *testConn {
+func dialTest(t *testing.T, addr string) *testConn {
 	t.Helper()
-	c, err := net.Dial("tcp", srv.Listener.Addr().String())
+	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -301,7 +301,7 @@ func (tc *testConn) do(method, path, extra string) (*http.Response, string) {
 // roundTrip sends raw on a new connection to srv and reads n answers.
 func roundTrip(t *testing.T, srv *httptest.Server, raw string, method string, n int) []*http.Response {
 	t.Helper()
-	tc := dialTest(t, srv)
+	tc := dialTest(t, srv.Listener.Addr().String())
 	io.WriteString(tc.c, raw)
 	var out []*http.Response
 	for range n {
@@ -314,7 +314,7 @@ func roundTrip(t *testing.T, srv *httptest.Server, raw string, method string, n 
 // answer, then sends raw on the same connection and returns its answer.
 func secondAnswer(t *testing.T, srv *httptest.Server, raw, method string) *http.Response {
 	t.Helper()
-	tc := dialTest(t, srv)
+	tc := dialTest(t, srv.Listener.Addr().String())
 	tc.do("GET", "/length", "")
 	time.Sleep(5 * time.Millisecond) // the connection is the loop's
 	io.WriteString(tc.c, raw)
@@ -614,7 +614,7 @@ func clientGoesAway(t *testing.T, kept bool) {
 	srv, _ := gatewayTo(t, u, "")
 	fastInTests = false
 	get(t, srv, http.MethodGet, "/", nil) // the instance is up
-	c := dialTest(t, srv)
+	c := dialTest(t, srv.Listener.Addr().String())
 	if kept {
 		c.do("GET", "/", "")
 		c.do("GET", "/", "")
@@ -679,39 +679,21 @@ func TestFastPathShutdown(t *testing.T) {
 	}
 	served := make(chan error, 1)
 	go func() { served <- fs.Serve(ln) }()
-	do := func(path string) (*http.Response, error) {
-		req, _ := http.NewRequest(http.MethodGet, "http://"+ln.Addr().String()+path, nil)
-		req.Host = "web.localhost"
-		return plainClient.Do(req)
-	}
-	resp, err := do("/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	io.ReadAll(resp.Body)
-	resp.Body.Close()
-	idle, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer idle.Close()
-	held := make(chan string, 1)
-	go func() {
-		resp, err := do("/hold")
-		if err != nil {
-			held <- err.Error()
-			return
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		held <- string(b)
-	}()
+	addr := ln.Addr().String()
+	// idle has sent nothing (its goroutine's); kept is idle after two
+	// requests (the event loop's); busy has a request in progress.
+	idle, kept, busy := dialTest(t, addr), dialTest(t, addr), dialTest(t, addr)
+	kept.do("GET", "/", "")
+	kept.do("GET", "/", "")
+	busy.do("GET", "/", "")
+	io.WriteString(busy.c, "GET /hold HTTP/1.1\r\nHost: web.localhost\r\n\r\n")
 	time.Sleep(100 * time.Millisecond)
 	shut := make(chan error, 1)
 	go func() { shut <- fs.Shutdown(context.Background()) }()
-	idle.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if _, err := idle.Read(make([]byte, 1)); err != io.EOF {
-		t.Errorf("idle connection on shutdown: %v, want EOF", err)
+	for name, c := range map[string]*testConn{"idle": idle, "kept": kept} {
+		if _, err := c.br.ReadByte(); err != io.EOF {
+			t.Errorf("%s connection on shutdown: %v, want EOF", name, err)
+		}
 	}
 	select {
 	case err := <-shut:
@@ -719,14 +701,27 @@ func TestFastPathShutdown(t *testing.T) {
 	case <-time.After(100 * time.Millisecond):
 	}
 	close(release)
-	if got := <-held; got != "done" {
-		t.Errorf("request in progress during shutdown: %q", got)
+	if resp := busy.read("GET"); resp.StatusCode != 200 {
+		t.Errorf("request in progress during shutdown: %d", resp.StatusCode)
+	} else if b, _ := io.ReadAll(resp.Body); string(b) != "done" {
+		t.Errorf("request in progress during shutdown: %q", b)
 	}
 	if err := <-shut; err != nil {
 		t.Errorf("shutdown: %v", err)
 	}
 	if err := <-served; err != http.ErrServerClosed {
 		t.Errorf("serve: %v", err)
+	}
+	loopStops(t, fs)
+}
+
+// loopStops waits for the event loop of s, closing, to stop.
+func loopStops(t *testing.T, s *Server) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); s.loop != nil && !s.loop.stopped(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the event loop did not stop")
+		}
 	}
 }
 
